@@ -1,0 +1,6 @@
+/* chatd entry point (placeholder until the server core lands). */
+#include <stdio.h>
+int main(void)
+{
+    return 0;
+}
