@@ -10,7 +10,7 @@ PKGS := libuv jansson sqlite3 libpq hiredis zlib libssl libcrypto
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
         -Wformat=2 -Wvla -Wno-unused-parameter
-CFLAGS_COMMON := -std=c11 -D_GNU_SOURCE -Isrc -MMD -MP $(WARN) $(shell pkg-config --cflags $(PKGS))
+CFLAGS_COMMON := -std=c11 -D_GNU_SOURCE -Isrc -Itests/unit -MMD -MP $(WARN) $(shell pkg-config --cflags $(PKGS))
 LDLIBS := $(shell pkg-config --libs $(PKGS)) -lhttp_parser -lpthread -lm
 
 ifeq ($(MODE),asan)
@@ -38,7 +38,7 @@ all: $(PROGRAMS) $(TEST_BIN)
 
 $(LIB): $(LIB_OBJ)
 	@rm -f $@
-	ar rcs $@ $^
+	@ar rcs $@ $^
 
 $(BUILD)/chatd: $(BUILD)/src/main.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -54,6 +54,7 @@ $(BUILD)/tests/unit/%_test: $(BUILD)/tests/unit/%_test.o $(BUILD)/tests/unit/tes
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	@echo "  CC    $<"
+	@$(CC) $(CFLAGS) -c -o $@ $<
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

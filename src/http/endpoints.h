@@ -1,0 +1,23 @@
+/* The plain HTTP endpoints (protocol §10): /health and /ready, answered from
+ * a snapshot of the server's state. */
+#ifndef CHATD_HTTP_ENDPOINTS_H
+#define CHATD_HTTP_ENDPOINTS_H
+
+#include "http/request.h"
+#include "util/buf.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct endpoint_status {
+    int64_t uptime_s;
+    long connections;
+    bool ready; /* the database answers */
+};
+
+/* Writes the whole response to a plain (non-upgrade) request into out:
+ * GET /health, GET /ready, 404 for other paths, 405 for other methods. */
+int http_endpoint_respond(const struct http_request *r, const struct endpoint_status *status,
+                          buf *out);
+
+#endif

@@ -1,0 +1,154 @@
+/* Start-up and shutdown of the whole server: the store, the shared tables,
+ * the worker loops and the signal handling on the main thread. */
+#include "net/server.h"
+
+#include "chat/rate_limit.h"
+#include "net/ip_limit.h"
+#include "net/loop.h"
+#include "net/registry.h"
+#include "store/store.h"
+#include "util/error.h"
+#include "util/log.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define SHUTDOWN_POLL_MS 10
+
+static int resolve_listen_address(const struct config *cfg, int port,
+                                  struct sockaddr_storage *addr)
+{
+    memset(addr, 0, sizeof *addr);
+    struct sockaddr_in *v4 = (struct sockaddr_in *)addr;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)addr;
+    if (inet_pton(AF_INET, cfg->host, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons((uint16_t)port);
+        return 0;
+    }
+    if (inet_pton(AF_INET6, cfg->host, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons((uint16_t)port);
+        return 0;
+    }
+    log_error("HOST=%s is not an IPv4 or IPv6 address", cfg->host);
+    return CHAT_E_CONFIG;
+}
+
+/* The port the first loop bound (PORT=0 lets the kernel choose). */
+static int bound_port(struct loop *loop)
+{
+    struct sockaddr_storage addr;
+    int len = sizeof addr;
+    if (uv_tcp_getsockname(&loop->listener, (struct sockaddr *)&addr, &len) != 0) return -1;
+    if (addr.ss_family == AF_INET6) return ntohs(((struct sockaddr_in6 *)&addr)->sin6_port);
+    return ntohs(((struct sockaddr_in *)&addr)->sin_port);
+}
+
+static int server_start_loops(struct server *s)
+{
+    struct sockaddr_storage addr;
+    int err = resolve_listen_address(&s->config, s->config.port, &addr);
+    if (err) return err;
+    s->loops = calloc((size_t)s->loop_count, sizeof *s->loops);
+    if (!s->loops) return CHAT_E_NOMEM;
+    for (int i = 0; i < s->loop_count; i++) {
+        s->loops[i] = malloc(sizeof *s->loops[i]);
+        if (!s->loops[i]) return CHAT_E_NOMEM;
+        err = loop_init(s->loops[i], s, i, (struct sockaddr *)&addr);
+        if (err) return err;
+        if (i == 0) {
+            s->port = bound_port(s->loops[0]);
+            resolve_listen_address(&s->config, s->port, &addr);
+        }
+    }
+    for (int i = 0; i < s->loop_count; i++) {
+        err = loop_start(s->loops[i]);
+        if (err) return err;
+    }
+    return 0;
+}
+
+int server_start(struct server *s)
+{
+    char err_text[256] = "";
+    s->loop_count = s->config.workers;
+    s->started_ms = (int64_t)uv_hrtime() / 1000000;
+    s->jwt = (struct jwt_verifier){
+        .secret = (const uint8_t *)s->config.jwt_secret,
+        .secret_len = s->config.jwt_secret_len,
+        .issuer = s->config.jwt_issuer[0] ? s->config.jwt_issuer : NULL,
+        .audience = s->config.jwt_audience[0] ? s->config.jwt_audience : NULL,
+    };
+    s->registry = registry_new(s->loop_count);
+    s->ip_limit = ip_limit_new();
+    s->rate_limit = rate_limit_new(s->config.rate_limit_messages, s->config.rate_limit_window_ms);
+    if (!s->registry || !s->ip_limit || !s->rate_limit) return CHAT_E_NOMEM;
+
+    int err = store_open(&s->store, s->config.database_url, err_text, sizeof err_text);
+    if (err) {
+        log_error("storage: %s", err_text);
+        return err;
+    }
+    if (uv_loop_init(&s->main_loop) != 0) return CHAT_E_INTERNAL;
+    err = server_start_loops(s);
+    if (err) return err;
+    log_info("chatd listening on %s:%d with %d workers, storage %s", s->config.host, s->port,
+             s->loop_count, s->config.database_url);
+    return 0;
+}
+
+static void on_signal(uv_signal_t *handle, int signum)
+{
+    log_info("received %s, draining", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    uv_stop(handle->loop);
+}
+
+static void close_handle(uv_handle_t *handle, void *arg)
+{
+    if (!uv_is_closing(handle)) uv_close(handle, NULL);
+}
+
+int server_run(struct server *s)
+{
+    uv_signal_t sigterm, sigint;
+    signal(SIGPIPE, SIG_IGN);
+    uv_signal_init(&s->main_loop, &sigterm);
+    uv_signal_init(&s->main_loop, &sigint);
+    uv_signal_start(&sigterm, on_signal, SIGTERM);
+    uv_signal_start(&sigint, on_signal, SIGINT);
+    uv_run(&s->main_loop, UV_RUN_DEFAULT);
+
+    /* Shutdown (protocol §3): stop accepting, finish in-flight writes, close
+     * every connection with 1001; then let the store finish what it holds. */
+    atomic_store(&s->shutting_down, true);
+    for (int i = 0; i < s->loop_count; i++) loop_drain(s->loops[i]);
+    for (int i = 0; i < s->loop_count; i++)
+        while (!loop_is_drained(s->loops[i])) usleep(SHUTDOWN_POLL_MS * 1000);
+    store_close(s->store);
+    s->store = NULL;
+    for (int i = 0; i < s->loop_count; i++) loop_stop_and_join(s->loops[i]);
+    uv_walk(&s->main_loop, close_handle, NULL);
+    uv_run(&s->main_loop, UV_RUN_DEFAULT);
+    uv_loop_close(&s->main_loop);
+    log_info("chatd stopped");
+    return 0;
+}
+
+void server_free(struct server *s)
+{
+    for (int i = 0; s->loops && i < s->loop_count; i++) {
+        if (!s->loops[i]) continue;
+        loop_destroy(s->loops[i]);
+        free(s->loops[i]);
+    }
+    free(s->loops);
+    if (s->store) store_close(s->store);
+    registry_free(s->registry);
+    ip_limit_free(s->ip_limit);
+    rate_limit_free(s->rate_limit);
+}

@@ -1,0 +1,174 @@
+/* The storage interface of chatd. Event loops never touch the database: they
+ * fill a store_op and submit it; a storage thread collects whatever has been
+ * submitted, runs the whole batch on the engine chosen by DATABASE_URL in one
+ * transaction (group commit: one commit and one sync for many operations), and
+ * then calls each operation's done callback. The engine is a small vtable, so
+ * SQLite and PostgreSQL sit behind the same calls. */
+#ifndef CHATD_STORE_STORE_H
+#define CHATD_STORE_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define STORE_JTI_MAX 255
+#define STORE_CLIENT_MESSAGE_ID_MAX 256 /* bytes: 64 code points of up to 4 bytes */
+#define STORE_HISTORY_MAX 100
+
+enum store_op_kind {
+    STORE_OP_PING,    /* does the database answer (readiness) */
+    STORE_OP_AUTH,    /* revocation and existence checks for a verified token */
+    STORE_OP_PROFILE, /* one user's public profile */
+    STORE_OP_DM_SEND, /* relationship checks, then an idempotent insert of a DM */
+    STORE_OP_HISTORY, /* one page of a conversation, newest page first */
+};
+
+/* A user as the chat shows it (users_auth joined with user_profile_info).
+ * The strings are owned by the op that holds the struct; NULL when absent. */
+struct store_user {
+    int64_t user_id;
+    char *username;
+    char *display_name;
+    char *profile_picture;
+};
+
+/* A stored message. Content is kept encrypted: the store never sees plain
+ * text, the chat layer seals and opens it (crypto/aead.h). Zero ids mean
+ * "none" (group_id for a DM, recipient_id and conversation_id for a group
+ * message, reply_to_id when not a reply, edited_at_ms when never edited). */
+struct store_message {
+    int64_t message_id;
+    int64_t conversation_id;
+    int64_t group_id;
+    int64_t sender_id;
+    int64_t recipient_id;
+    int64_t reply_to_id;
+    int64_t created_at_ms; /* Unix epoch milliseconds, set by the store at commit */
+    int64_t edited_at_ms;
+    bool deleted;        /* deleted for everyone: ciphertext is NULL */
+    uint32_t key_id;     /* which MESSAGE_ENCRYPTION_KEY sealed the content */
+    uint8_t *ciphertext; /* owned by the op; aead format (nonce|ciphertext|tag) */
+    size_t ciphertext_len;
+    char *client_message_id; /* NULL when the sender gave none */
+    struct store_user sender;
+};
+
+struct store_op;
+typedef void (*store_done_fn)(struct store_op *op);
+
+struct store_op {
+    enum store_op_kind kind;
+    /* Result, set by the store before done runs: 0 or a CHAT_E_* code.
+     * CHAT_E_UNAVAILABLE whenever the database could not be used. */
+    int status;
+    /* Called on the storage thread once status and results are set. The
+     * callback owns the op from then on (it usually hands it to its loop). */
+    store_done_fn done;
+    void *owner;           /* for the callback's use */
+    struct store_op *next; /* private to the store */
+
+    union {
+        /* in: user_id, jti. out: user. status: 0, CHAT_E_USER_NOT_FOUND,
+         * CHAT_E_TOKEN_REVOKED (jti is in jwt_revocation). */
+        struct {
+            int64_t user_id;
+            char jti[STORE_JTI_MAX + 1];
+            struct store_user user;
+        } auth;
+
+        /* in: user_id. out: user. status: 0, CHAT_E_USER_NOT_FOUND. */
+        struct {
+            int64_t user_id;
+            struct store_user user;
+        } profile;
+
+        /* in: everything up to rate_limited; the op owns ciphertext.
+         * Checks, in order: an earlier message of the sender with the same
+         * client_message_id (then out.duplicate is true, message is the
+         * stored one, nothing else runs); recipient exists (USER_NOT_FOUND);
+         * recipient is not the sender (INVALID_REQUEST, protocol §5);
+         * reply_to_id names a message of the same conversation (NOT_FOUND);
+         * a block either way (BLOCKED); sender follows recipient
+         * (NOT_FOLLOWING); rate_limited set by the caller (RATE_LIMITED).
+         * Then inserts the message, creating the conversation on first use
+         * (USER_NOT_FOUND when the sender's own row is gone by then).
+         * out: message (with sender filled in), recipient, duplicate. */
+        struct {
+            int64_t sender_id;
+            int64_t recipient_id;
+            int64_t reply_to_id;
+            uint32_t key_id;
+            uint8_t *ciphertext;
+            size_t ciphertext_len;
+            char client_message_id[STORE_CLIENT_MESSAGE_ID_MAX + 1]; /* "" when none */
+            bool rate_limited;
+            struct store_message message;
+            struct store_user recipient;
+            bool duplicate;
+        } dm_send;
+
+        /* in: user_id (the reader) and either conversation_id or with_user_id;
+         * before_id (0: from the newest); limit 1..STORE_HISTORY_MAX.
+         * status: 0; CHAT_E_NOT_FOUND when the conversation does not exist or
+         * user_id is not one of its two users; with_user_id naming a user
+         * with no conversation yet gives 0 messages and conversation_id 0.
+         * out: conversation_id, messages oldest first, has_more (older ones
+         * exist). Messages the reader deleted for themselves are left out. */
+        struct {
+            int64_t user_id;
+            int64_t conversation_id;
+            int64_t with_user_id;
+            int64_t before_id;
+            int limit;
+            struct store_message *messages;
+            size_t count;
+            bool has_more;
+        } history;
+    };
+};
+
+struct store;
+
+/* Opens the engine named by database_url ("sqlite:<path>" or
+ * "postgres://…"), applies pending migrations and starts the storage thread.
+ * On failure returns a CHAT_E_* code and writes a sentence into err. */
+int store_open(struct store **out, const char *database_url, char *err, size_t errlen);
+
+/* Queues op for the storage thread. Thread-safe, never blocks on I/O. The
+ * store owns op until it calls op->done. */
+void store_submit(struct store *store, struct store_op *op);
+
+/* True while the database answers (what GET /ready reports). Thread-safe. */
+bool store_ready(const struct store *store);
+
+/* Runs what was submitted, stops the thread and closes the engine. */
+void store_close(struct store *store);
+
+/* A zeroed op of the given kind (NULL when out of memory). */
+struct store_op *store_op_new(enum store_op_kind kind);
+
+/* Frees op with every input and result it owns. Accepts NULL. */
+void store_op_free(struct store_op *op);
+
+/* Frees and zeroes the results of op, keeping its inputs. Engines call it on
+ * an op that fails, so no result is handed back that was not committed. */
+void store_op_clear_results(struct store_op *op);
+
+/* Frees the strings of a user / the buffers of a message (not the struct). */
+void store_user_clear(struct store_user *user);
+void store_message_clear(struct store_message *message);
+
+/* What an engine provides. run_batch executes ops[0..n) in one transaction
+ * where the engine can, sets each op's status and results, and must leave a
+ * failing op's error confined to that op (a savepoint per op). */
+struct store_engine {
+    const char *name;
+    int (*open)(void **state, const char *url, char *err, size_t errlen);
+    void (*run_batch)(void *state, struct store_op **ops, size_t n);
+    bool (*ping)(void *state); /* true when the database answers */
+    void (*close)(void *state);
+};
+
+extern const struct store_engine store_engine_sqlite;
+
+#endif
