@@ -73,9 +73,25 @@ static int server_start_loops(struct server *s)
     return 0;
 }
 
+/* Settings that ask for something this build does not do yet: refusing to
+ * start is safer than serving plain ws:// to someone who asked for TLS. */
+static int server_check_unbuilt(const struct config *cfg)
+{
+    if (cfg->tls_cert_file[0]) {
+        log_error("TLS_CERT_FILE is set, but TLS is not built yet: terminate TLS in front of chatd");
+        return CHAT_E_CONFIG;
+    }
+    if (cfg->redis_url[0]) {
+        log_error("REDIS_URL is set, but multi-instance delivery is not built yet");
+        return CHAT_E_CONFIG;
+    }
+    return 0;
+}
+
 int server_start(struct server *s)
 {
     char err_text[256] = "";
+    if (server_check_unbuilt(&s->config) != 0) return CHAT_E_CONFIG;
     s->loop_count = s->config.workers;
     s->started_ms = (int64_t)uv_hrtime() / 1000000;
     s->jwt = (struct jwt_verifier){
