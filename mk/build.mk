@@ -6,7 +6,7 @@
 MODE ?= release
 BUILD := build/$(MODE)
 CC ?= cc
-PKGS := libuv jansson sqlite3 libpq hiredis zlib libssl libcrypto
+PKGS := libuv jansson libcjson sqlite3 libpq hiredis zlib libssl libcrypto
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
         -Wformat=2 -Wvla -Wno-unused-parameter
@@ -34,7 +34,7 @@ TEST_BIN := $(TEST_SRC:%.c=$(BUILD)/%)
 PROGRAMS := $(BUILD)/chatd $(if $(CHATCTL_SRC),$(BUILD)/chatctl) $(if $(BENCH_SRC),$(BUILD)/bench)
 
 .PHONY: all
-all: $(PROGRAMS) $(TEST_BIN)
+all: $(PROGRAMS) $(if $(filter asan,$(MODE)),$(TEST_BIN))
 
 $(LIB): $(LIB_OBJ)
 	@rm -f $@

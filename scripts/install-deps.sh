@@ -5,7 +5,7 @@
 set -euo pipefail
 
 purpose=${1:-build}
-build=(build-essential pkg-config libuv1-dev libhttp-parser-dev libjansson-dev libsqlite3-dev
+build=(build-essential pkg-config libuv1-dev libhttp-parser-dev libjansson-dev libcjson-dev libsqlite3-dev
        libssl-dev libpq-dev libhiredis-dev zlib1g-dev)
 test=(python3 python3-websockets python3-pytest curl postgresql redis-server)
 bench=(gnuplot-nox nodejs npm)

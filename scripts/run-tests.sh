@@ -42,7 +42,7 @@ if [ "$which" = unit ] || [ "$which" = all ]; then
 fi
 
 if [ "$which" = e2e ] || [ "$which" = all ]; then
-  export CHATD_BIN="$top/$build/chatd" CHATCTL_BIN="$top/$build/chatctl"
+  export CHATD_BIN_DIR="$top/$build"
   out="$log_dir/e2e.log"
   /usr/bin/python3 -m pytest tests/e2e -q -p no:cacheprovider -o console_output_style=classic \
     >"$out" 2>&1
