@@ -16,7 +16,7 @@
 #include <string.h>
 
 /* Sends auth_error and closes with 4001. */
-static void auth_fail(struct conn *c, const char *request_id, int err)
+void chat_authenticate_refuse(struct conn *c, const char *request_id, int err)
 {
     struct server *s = c->loop->server;
     atomic_fetch_add_explicit(&s->stats.auth_failures, 1, memory_order_relaxed);
@@ -57,12 +57,12 @@ static void resume_authenticate(struct chat_request *r)
     struct server *s = c->loop->server;
     struct store_op *op = r->op;
     c->authenticating = false;
-    if (op->status) return auth_fail(c, r->request_id, op->status);
+    if (op->status) return chat_authenticate_refuse(c, r->request_id, op->status);
 
     bool first = false;
     int err = registry_add(s->registry, op->auth.user_id, c->loop->index,
                            s->config.max_connections_per_user, &first);
-    if (err) return auth_fail(c, r->request_id, err);
+    if (err) return chat_authenticate_refuse(c, r->request_id, err);
     c->user_id = op->auth.user_id;
     snprintf(c->username, sizeof c->username, "%s",
              op->auth.user.username ? op->auth.user.username : "");
@@ -81,20 +81,21 @@ static void resume_authenticate(struct chat_request *r)
     conn_schedule(c);
 }
 
-void chat_authenticate(struct conn *c, json_t *request, const char *request_id)
+void chat_authenticate(struct conn *c, const cJSON *request, const char *request_id)
 {
     if (c->user_id || c->authenticating)
         return chat_send_error(c, request_id, CHAT_E_ALREADY_AUTHENTICATED);
-    json_t *token = json_object_get(request, "token");
-    if (!json_is_string(token)) return auth_fail(c, request_id, CHAT_E_INVALID_TOKEN);
+    const cJSON *token;
+    if (proto_field(request, "token", &token) != 0 || !cJSON_IsString(token))
+        return chat_authenticate_refuse(c, request_id, CHAT_E_INVALID_TOKEN);
 
     struct jwt_claims claims;
-    int err = jwt_verify(&c->loop->server->jwt, json_string_value(token),
-                         json_string_length(token), clock_wall_ms() / 1000, &claims);
-    if (err) return auth_fail(c, request_id, err);
+    int err = jwt_verify(&c->loop->server->jwt, token->valuestring, strlen(token->valuestring),
+                         clock_wall_ms() / 1000, &claims);
+    if (err) return chat_authenticate_refuse(c, request_id, err);
 
     struct chat_request *r = chat_request_new(c, STORE_OP_AUTH, request_id, resume_authenticate);
-    if (!r) return auth_fail(c, request_id, CHAT_E_UNAVAILABLE);
+    if (!r) return chat_authenticate_refuse(c, request_id, CHAT_E_UNAVAILABLE);
     r->op->auth.user_id = claims.user_id;
     snprintf(r->op->auth.jti, sizeof r->op->auth.jti, "%s", claims.jti);
     r->token_exp_s = claims.exp;

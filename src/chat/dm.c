@@ -133,7 +133,7 @@ static void resume_send_private_message(struct chat_request *r)
     buf_free(&message);
 }
 
-void chat_send_private_message(struct conn *c, json_t *request, const char *request_id)
+void chat_send_private_message(struct conn *c, const cJSON *request, const char *request_id)
 {
     struct server *s = c->loop->server;
     int64_t recipient_id, reply_to_id;
@@ -216,7 +216,7 @@ static void resume_get_messages(struct chat_request *r)
     chat_send(c, out);
 }
 
-void chat_get_messages(struct conn *c, json_t *request, const char *request_id)
+void chat_get_messages(struct conn *c, const cJSON *request, const char *request_id)
 {
     int64_t conversation_id, with_user_id, group_id, before_id;
     int limit;

@@ -6,7 +6,7 @@
 #include "util/clock.h"
 #include "util/error.h"
 
-void chat_ping(struct conn *c, json_t *request, const char *request_id)
+void chat_ping(struct conn *c, const cJSON *request, const char *request_id)
 {
     buf *out = chat_scratch(c);
     json_writer w;
@@ -31,7 +31,7 @@ static void resume_get_user_profile(struct chat_request *r)
     if (jw_finish(&w) == 0) chat_send(r->conn, out);
 }
 
-void chat_get_user_profile(struct conn *c, json_t *request, const char *request_id)
+void chat_get_user_profile(struct conn *c, const cJSON *request, const char *request_id)
 {
     int64_t user_id;
     int err = proto_id(request, "userId", true, &user_id);

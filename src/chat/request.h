@@ -22,7 +22,7 @@ struct chat_request {
     struct conn *conn;
     struct store_op *op;
     chat_resume_fn resume;
-    char request_id[PROTO_REQUEST_ID_MAX + 1];
+    char request_id[PROTO_REQUEST_ID_BYTES];
     int64_t rate_taken_ms;  /* a rate-limit slot to give back on failure; 0: none */
     int64_t retry_after_ms; /* for rate_limited */
     char *content;          /* the plain text of a send (owned) */

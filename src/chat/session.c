@@ -40,21 +40,30 @@ void session_on_open(struct conn *c)
 
 void session_on_text(struct conn *c, const uint8_t *text, size_t len)
 {
-    json_t *request = NULL;
-    char request_id[PROTO_REQUEST_ID_MAX + 1];
-    int err = proto_parse(text, len, &request);
+    cJSON *request = NULL;
+    const char *type;
+    char request_id[PROTO_REQUEST_ID_BYTES];
+    bool has_nul;
+    int err = proto_parse(text, len, &request, &has_nul);
     if (err) return chat_send_error(c, "", err);
     err = proto_request_id(request, request_id);
     if (err) {
         chat_send_error(c, "", err);
         goto out;
     }
-    const char *type = proto_type(request);
-    if (!type) {
-        chat_send_error(c, request_id, CHAT_E_INVALID_REQUEST);
+    err = proto_type(request, &type);
+    if (err) {
+        chat_send_error(c, request_id, err);
         goto out;
     }
     chat_handler_fn handler = handler_for(type);
+    if (has_nul) { /* protocol §4: a NUL in a token makes it invalid */
+        if (handler == chat_authenticate && !c->user_id)
+            chat_authenticate_refuse(c, request_id, CHAT_E_INVALID_TOKEN);
+        else
+            chat_send_error(c, request_id, CHAT_E_INVALID_REQUEST);
+        goto out;
+    }
     /* protocol §3: before authentication every other type is refused */
     if (!c->user_id && handler != chat_authenticate) {
         chat_send_error(c, request_id, CHAT_E_NOT_AUTHENTICATED);
@@ -66,7 +75,7 @@ void session_on_text(struct conn *c, const uint8_t *text, size_t len)
     }
     handler(c, request, request_id);
 out:
-    json_decref(request);
+    cJSON_Delete(request);
 }
 
 void session_on_token_expired(struct conn *c)
