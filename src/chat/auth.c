@@ -51,6 +51,23 @@ static void auth_success(struct conn *c, const char *request_id, int64_t exp_s)
     if (jw_finish(&w) == 0) chat_send(c, out);
 }
 
+/* online_users (protocol §3): whom the user follows, online now, no block. */
+static void send_online_users(struct conn *c, const struct store_op *op)
+{
+    struct registry *registry = c->loop->server->registry;
+    buf *out = chat_scratch(c);
+    json_writer w;
+    jw_init(&w, out);
+    event_begin(&w, "online_users", NULL);
+    jw_key(&w, "userIds");
+    jw_array_begin(&w);
+    for (size_t i = 0; i < op->auth.following_count; i++)
+        if (registry_loops(registry, op->auth.following[i])) jw_id(&w, op->auth.following[i]);
+    jw_array_end(&w);
+    jw_object_end(&w);
+    if (jw_finish(&w) == 0) chat_send(c, out);
+}
+
 static void resume_authenticate(struct chat_request *r)
 {
     struct conn *c = r->conn;
@@ -76,6 +93,7 @@ static void resume_authenticate(struct chat_request *r)
     c->token_exp_ms = c->loop->now_ms + (end_wall_ms - clock_wall_ms());
     c->last_message_ms = c->loop->now_ms;
     auth_success(c, r->request_id, r->token_exp_s);
+    send_online_users(c, op);
     log_debug("conn %llx authenticated as user %lld", (unsigned long long)c->id,
               (long long)c->user_id);
     conn_schedule(c);

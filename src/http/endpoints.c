@@ -1,4 +1,4 @@
-/* /health and /ready: see endpoints.h. */
+/* /health, /ready and /metrics: see endpoints.h. */
 #include "http/endpoints.h"
 
 #include "http/response.h"
@@ -7,6 +7,45 @@
 #include <string.h>
 
 #define JSON_TYPE "application/json"
+#define METRICS_TYPE "text/plain; version=0.0.4; charset=utf-8"
+#define METRICS_MAX 4096
+
+/* The Prometheus text exposition of the server's counters and gauges. */
+static int write_metrics(const struct endpoint_status *st, buf *out)
+{
+    buf body;
+    buf_init(&body, METRICS_MAX);
+    int err = buf_printf(
+        &body,
+        "# HELP chatd_connections Open WebSocket connections.\n"
+        "# TYPE chatd_connections gauge\n"
+        "chatd_connections %ld\n"
+        "# HELP chatd_messages_stored_total Messages acknowledged after commit.\n"
+        "# TYPE chatd_messages_stored_total counter\n"
+        "chatd_messages_stored_total %ld\n"
+        "# HELP chatd_deliveries_total Events handed to connections other than the requester.\n"
+        "# TYPE chatd_deliveries_total counter\n"
+        "chatd_deliveries_total %ld\n"
+        "# HELP chatd_auth_failures_total Refused authentications.\n"
+        "# TYPE chatd_auth_failures_total counter\n"
+        "chatd_auth_failures_total %ld\n"
+        "# HELP chatd_database_up Whether the database answers (1) or not (0).\n"
+        "# TYPE chatd_database_up gauge\n"
+        "chatd_database_up %d\n"
+        "# HELP chatd_workers Event-loop threads.\n"
+        "# TYPE chatd_workers gauge\n"
+        "chatd_workers %d\n"
+        "# HELP chatd_uptime_seconds Seconds since start.\n"
+        "# TYPE chatd_uptime_seconds gauge\n"
+        "chatd_uptime_seconds %lld\n",
+        st->connections, st->messages_stored, st->deliveries, st->auth_failures, st->ready ? 1 : 0,
+        st->workers, (long long)st->uptime_s);
+    if (!err)
+        err = http_response_write(out, 200, METRICS_TYPE, NULL, (const char *)body.data, body.len,
+                                  false);
+    buf_free(&body);
+    return err;
+}
 
 int http_endpoint_respond(const struct http_request *r, const struct endpoint_status *status,
                           buf *out)
@@ -27,5 +66,6 @@ int http_endpoint_respond(const struct http_request *r, const struct endpoint_st
         return http_response_write(out, status->ready ? 200 : 503, JSON_TYPE, NULL, body,
                                    (size_t)n, false);
     }
+    if (strcmp(r->path, "/metrics") == 0) return write_metrics(status, out);
     return http_response_write(out, 404, "text/plain", NULL, "not found\n", 10, false);
 }

@@ -1,5 +1,5 @@
-/* The plain HTTP endpoints (protocol §10): /health and /ready, answered from
- * a snapshot of the server's state. */
+/* The plain HTTP endpoints (protocol §10): /health, /ready and /metrics,
+ * answered from a snapshot of the server's state. */
 #ifndef CHATD_HTTP_ENDPOINTS_H
 #define CHATD_HTTP_ENDPOINTS_H
 
@@ -13,10 +13,15 @@ struct endpoint_status {
     int64_t uptime_s;
     long connections;
     bool ready; /* the database answers */
+    int workers;
+    long messages_stored;
+    long deliveries;
+    long auth_failures;
 };
 
 /* Writes the whole response to a plain (non-upgrade) request into out:
- * GET /health, GET /ready, 404 for other paths, 405 for other methods. */
+ * GET /health, GET /ready, GET /metrics (Prometheus text format), 404 for
+ * other paths, 405 for other methods. */
 int http_endpoint_respond(const struct http_request *r, const struct endpoint_status *status,
                           buf *out);
 

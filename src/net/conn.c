@@ -276,6 +276,10 @@ static void conn_on_head(struct conn *c)
         .uptime_s = (c->loop->now_ms - s->started_ms) / 1000,
         .connections = atomic_load(&s->stats.connections),
         .ready = store_ready(s->store),
+        .workers = s->loop_count,
+        .messages_stored = atomic_load(&s->stats.messages_stored),
+        .deliveries = atomic_load(&s->stats.deliveries),
+        .auth_failures = atomic_load(&s->stats.auth_failures),
     };
     buf response;
     buf_init(&response, HTTP_RESPONSE_MAX);

@@ -47,6 +47,12 @@
     X(PING, "SELECT max(version) FROM schema_migrations")                                          \
     X(USER, USER_SELECT " WHERE u.user_id = ?1")                                                   \
     X(REVOKED, "SELECT 1 FROM jwt_revocation WHERE jti = ?1")                                      \
+    /* whom ?1 follows, with no block either way (online_users, presence) */                      \
+    X(FOLLOWING,                                                                                   \
+      "SELECT f.followee_id FROM user_follows f WHERE f.follower_id = ?1"                          \
+      " AND NOT EXISTS (SELECT 1 FROM blocked_relationships b"                                     \
+      "   WHERE (b.blocker_user_id = ?1 AND b.blocked_user_id = f.followee_id)"                    \
+      "      OR (b.blocker_user_id = f.followee_id AND b.blocked_user_id = ?1))")                  \
     X(DM_DUPLICATE, MESSAGE_SELECT " WHERE m.sender_id = ?1 AND m.client_message_id = ?2")         \
     X(DM_RELATIONS,                                                                                \
       "SELECT EXISTS (SELECT 1 FROM blocked_relationships"                                         \
@@ -216,6 +222,29 @@ static int op_ping(struct engine *e)
     return stmt_run(e, STMT_PING);
 }
 
+/* Fills op->auth.following with the ids the user follows, blocks excluded. */
+static int fetch_following(struct engine *e, struct store_op *op)
+{
+    sqlite3_stmt *s = e->stmts[STMT_FOLLOWING];
+    size_t cap = 0;
+    int rc;
+    sqlite3_bind_int64(s, 1, op->auth.user_id);
+    while ((rc = stmt_step(e, s)) > 0) {
+        if (op->auth.following_count == cap) {
+            cap = cap ? cap * 2 : 16;
+            int64_t *grown = realloc(op->auth.following, cap * sizeof *grown);
+            if (!grown) {
+                rc = CHAT_E_NOMEM;
+                break;
+            }
+            op->auth.following = grown;
+        }
+        op->auth.following[op->auth.following_count++] = sqlite3_column_int64(s, 0);
+    }
+    sqlite3_reset(s);
+    return rc < 0 ? rc : 0;
+}
+
 /* A jti in jwt_revocation is revoked whatever its expires_at says: the
  * token's own exp is what bounds its life, not the revocation row. */
 static int op_auth(struct engine *e, struct store_op *op)
@@ -226,7 +255,9 @@ static int op_auth(struct engine *e, struct store_op *op)
     sqlite3_reset(s);
     if (rc < 0) return rc;
     if (rc > 0) return CHAT_E_TOKEN_REVOKED;
-    return fetch_user(e, op->auth.user_id, &op->auth.user);
+    rc = fetch_user(e, op->auth.user_id, &op->auth.user);
+    if (rc == 0) rc = fetch_following(e, op);
+    return rc;
 }
 
 static int op_profile(struct engine *e, struct store_op *op)

@@ -91,6 +91,9 @@ void store_op_clear_results(struct store_op *op)
         break;
     case STORE_OP_AUTH:
         store_user_clear(&op->auth.user);
+        free(op->auth.following);
+        op->auth.following = NULL;
+        op->auth.following_count = 0;
         break;
     case STORE_OP_PROFILE:
         store_user_clear(&op->profile.user);

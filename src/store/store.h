@@ -68,12 +68,16 @@ struct store_op {
     struct store_op *next; /* private to the store */
 
     union {
-        /* in: user_id, jti. out: user. status: 0, CHAT_E_USER_NOT_FOUND,
-         * CHAT_E_TOKEN_REVOKED (jti is in jwt_revocation). */
+        /* in: user_id, jti. out: user, and following: the users user_id
+         * follows with no block either way (for online_users). status: 0,
+         * CHAT_E_USER_NOT_FOUND, CHAT_E_TOKEN_REVOKED (jti is in
+         * jwt_revocation). */
         struct {
             int64_t user_id;
             char jti[STORE_JTI_MAX + 1];
             struct store_user user;
+            int64_t *following;
+            size_t following_count;
         } auth;
 
         /* in: user_id. out: user. status: 0, CHAT_E_USER_NOT_FOUND. */
