@@ -81,6 +81,7 @@ static void resume_authenticate(struct chat_request *r)
                            s->config.max_connections_per_user, &first);
     if (err) return chat_authenticate_refuse(c, r->request_id, err);
     c->user_id = op->auth.user_id;
+    c->jti = strdup(op->auth.jti); /* NULL only leaves the session unchecked */
     snprintf(c->username, sizeof c->username, "%s",
              op->auth.user.username ? op->auth.user.username : "");
     if (deliver_attach(c) != 0) {

@@ -80,15 +80,7 @@ out:
 
 void session_on_token_expired(struct conn *c)
 {
-    buf *out = chat_scratch(c);
-    json_writer w;
-    jw_init(&w, out);
-    event_begin(&w, "session_ended", NULL);
-    jw_key(&w, "reason");
-    jw_string(&w, "token_expired");
-    jw_object_end(&w);
-    if (jw_finish(&w) == 0) chat_send(c, out);
-    conn_close(c, 4003, "session ended");
+    session_end(c, "token_expired");
 }
 
 void session_on_close(struct conn *c)

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 struct conn;
+struct loop;
 
 /* The WebSocket is open: assigns the clientId. */
 void session_on_open(struct conn *c);
@@ -18,6 +19,13 @@ void session_on_text(struct conn *c, const uint8_t *text, size_t len);
 
 /* The token's exp has passed: sends session_ended and closes with 4003. */
 void session_on_token_expired(struct conn *c);
+
+/* Sends session_ended with reason, then closes with 4003. */
+void session_end(struct conn *c, const char *reason);
+
+/* Re-checks every authenticated session of loop against revocations and
+ * deleted users (REVOCATION_CHECK_MS timer of each loop). */
+void session_revalidate_loop(struct loop *loop);
 
 /* The connection is going away (called once): unregisters the user. */
 void session_on_close(struct conn *c);

@@ -39,6 +39,7 @@ void conn_unref(struct conn *c)
     ws_decoder_free(&c->decoder);
     free(c->http);
     free(c->pending_in);
+    free(c->jti);
     free(c);
 }
 

@@ -61,6 +61,7 @@ struct conn {
     int64_t token_exp_ms; /* wall clock, leeway included */
     bool authenticating;
     char client_id[37];
+    char *jti; /* the token's id, for revocation checks (owned) */
     char username[65];
     struct conn *next_of_user, *prev_of_user; /* this loop's connections of user_id */
 };

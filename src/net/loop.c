@@ -3,6 +3,7 @@
  * new connections over the loops). */
 #include "net/loop.h"
 
+#include "chat/session.h"
 #include "net/conn.h"
 #include "net/server.h"
 #include "util/error.h"
@@ -59,6 +60,12 @@ static void on_tick(uv_timer_t *timer)
     timer_wheel_advance(loop->wheel, loop->now_ms, conn_on_timer, loop);
     if (loop->draining && (!loop->conns || loop->now_ms >= loop->drain_deadline_ms))
         loop_drained(loop);
+}
+
+static void on_revalidate(uv_timer_t *timer)
+{
+    struct loop *loop = timer->data;
+    if (!loop->draining && !atomic_load(&loop->drained)) session_revalidate_loop(loop);
 }
 
 /* ---------------------------------------------------------------- accept */
@@ -133,6 +140,10 @@ int loop_init(struct loop *loop, struct server *server, int index, const struct 
     uv_timer_init(&loop->uv, &loop->tick);
     loop->tick.data = loop;
     uv_timer_start(&loop->tick, on_tick, TIMER_WHEEL_TICK_MS, TIMER_WHEEL_TICK_MS);
+    uv_timer_init(&loop->uv, &loop->revalidate);
+    loop->revalidate.data = loop;
+    uint64_t every = (uint64_t)server->config.revocation_check_ms;
+    uv_timer_start(&loop->revalidate, on_revalidate, every, every);
     return 0;
 }
 
@@ -187,6 +198,7 @@ static void loop_end(struct inbox_item *item, struct loop *loop)
 {
     free(item);
     uv_close((uv_handle_t *)&loop->tick, NULL);
+    uv_close((uv_handle_t *)&loop->revalidate, NULL);
     uv_close((uv_handle_t *)&loop->inbox_wakeup, NULL);
 }
 

@@ -34,6 +34,7 @@ struct loop {
     uv_async_t inbox_wakeup;
     struct mpsc_queue inbox;
     uv_timer_t tick;
+    uv_timer_t revalidate; /* REVOCATION_CHECK_MS */
     struct timer_wheel *wheel;
     uint8_t *read_buf;       /* one per loop: connections keep no buffer while idle */
     size_t read_buf_size;

@@ -47,6 +47,7 @@
     X(PING, "SELECT max(version) FROM schema_migrations")                                          \
     X(USER, USER_SELECT " WHERE u.user_id = ?1")                                                   \
     X(REVOKED, "SELECT 1 FROM jwt_revocation WHERE jti = ?1")                                      \
+    X(USER_EXISTS, "SELECT 1 FROM users_auth WHERE user_id = ?1")                                  \
     /* whom ?1 follows, with no block either way (online_users, presence) */                      \
     X(FOLLOWING,                                                                                   \
       "SELECT f.followee_id FROM user_follows f WHERE f.follower_id = ?1"                          \
@@ -263,6 +264,29 @@ static int op_auth(struct engine *e, struct store_op *op)
 static int op_profile(struct engine *e, struct store_op *op)
 {
     return fetch_user(e, op->profile.user_id, &op->profile.user);
+}
+
+/* 1 when the statement id yields a row for the bound value, 0 when not. */
+static int row_exists(struct engine *e, enum stmt_id id)
+{
+    sqlite3_stmt *s = e->stmts[id];
+    int rc = stmt_step(e, s);
+    sqlite3_reset(s);
+    return rc;
+}
+
+static int op_revalidate(struct engine *e, struct store_op *op)
+{
+    for (size_t i = 0; i < op->revalidate.count; i++) {
+        struct store_session *session = &op->revalidate.sessions[i];
+        sqlite3_bind_text(e->stmts[STMT_REVOKED], 1, session->jti, -1, SQLITE_STATIC);
+        int revoked = row_exists(e, STMT_REVOKED);
+        sqlite3_bind_int64(e->stmts[STMT_USER_EXISTS], 1, session->user_id);
+        int exists = revoked == 0 ? row_exists(e, STMT_USER_EXISTS) : 1;
+        if (revoked < 0 || exists < 0) return revoked < 0 ? revoked : exists;
+        session->status = revoked ? CHAT_E_TOKEN_REVOKED : exists ? 0 : CHAT_E_USER_NOT_FOUND;
+    }
+    return 0;
 }
 
 /* ---------------------------------------------------------------------------
@@ -537,6 +561,8 @@ static int run_op(struct engine *e, struct store_op *op, int64_t now_ms)
         return op_auth(e, op);
     case STORE_OP_PROFILE:
         return op_profile(e, op);
+    case STORE_OP_REVALIDATE:
+        return op_revalidate(e, op);
     case STORE_OP_DM_SEND:
         return op_dm_send(e, op, now_ms);
     case STORE_OP_HISTORY:

@@ -106,6 +106,9 @@ void store_op_clear_results(struct store_op *op)
     case STORE_OP_HISTORY:
         store_history_clear(op);
         break;
+    case STORE_OP_REVALIDATE:
+        for (size_t i = 0; i < op->revalidate.count; i++) op->revalidate.sessions[i].status = 0;
+        break;
     }
 }
 
@@ -114,6 +117,10 @@ void store_op_free(struct store_op *op)
     if (!op) return;
     store_op_clear_results(op);
     if (op->kind == STORE_OP_DM_SEND) free(op->dm_send.ciphertext);
+    if (op->kind == STORE_OP_REVALIDATE) {
+        for (size_t i = 0; i < op->revalidate.count; i++) free(op->revalidate.sessions[i].jti);
+        free(op->revalidate.sessions);
+    }
     free(op);
 }
 

@@ -21,6 +21,15 @@ enum store_op_kind {
     STORE_OP_PROFILE, /* one user's public profile */
     STORE_OP_DM_SEND, /* relationship checks, then an idempotent insert of a DM */
     STORE_OP_HISTORY, /* one page of a conversation, newest page first */
+    STORE_OP_REVALIDATE, /* are these sessions' tokens and users still valid */
+};
+
+/* One authenticated session to re-check (STORE_OP_REVALIDATE). */
+struct store_session {
+    uint64_t conn_id; /* the caller's, passed through */
+    int64_t user_id;
+    char *jti;        /* owned by the op */
+    int status;       /* out: 0, CHAT_E_TOKEN_REVOKED or CHAT_E_USER_NOT_FOUND */
 };
 
 /* A user as the chat shows it (users_auth joined with user_profile_info).
@@ -128,6 +137,13 @@ struct store_op {
             size_t count;
             bool has_more;
         } history;
+
+        /* in: sessions[0..count) (owned). out: each session's status.
+         * A revoked jti wins over a deleted user. */
+        struct {
+            struct store_session *sessions;
+            size_t count;
+        } revalidate;
     };
 };
 
