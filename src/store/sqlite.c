@@ -197,6 +197,15 @@ static int row_read_message(sqlite3_stmt *s, struct store_message *message)
     return rc;
 }
 
+/* 1 when the statement id yields a row for the bound value, 0 when not. */
+static int row_exists(struct engine *e, enum stmt_id id)
+{
+    sqlite3_stmt *s = e->stmts[id];
+    int rc = stmt_step(e, s);
+    sqlite3_reset(s);
+    return rc;
+}
+
 /* Fills user from users_auth + user_profile_info; CHAT_E_USER_NOT_FOUND
  * when there is no such user. */
 static int fetch_user(struct engine *e, int64_t user_id, struct store_user *user)
@@ -264,15 +273,6 @@ static int op_auth(struct engine *e, struct store_op *op)
 static int op_profile(struct engine *e, struct store_op *op)
 {
     return fetch_user(e, op->profile.user_id, &op->profile.user);
-}
-
-/* 1 when the statement id yields a row for the bound value, 0 when not. */
-static int row_exists(struct engine *e, enum stmt_id id)
-{
-    sqlite3_stmt *s = e->stmts[id];
-    int rc = stmt_step(e, s);
-    sqlite3_reset(s);
-    return rc;
 }
 
 static int op_revalidate(struct engine *e, struct store_op *op)
@@ -499,6 +499,10 @@ static int history_resolve(struct engine *e, struct store_op *op)
     if (op->history.conversation_id != 0)
         return conversation_check_member(e, op->history.conversation_id, op->history.user_id);
     if (op->history.with_user_id == 0) return CHAT_E_INVALID_REQUEST;
+    /* protocol §5: the target must exist before anything else is said */
+    sqlite3_bind_int64(e->stmts[STMT_USER_EXISTS], 1, op->history.with_user_id);
+    int exists = row_exists(e, STMT_USER_EXISTS);
+    if (exists <= 0) return exists < 0 ? exists : CHAT_E_USER_NOT_FOUND;
     return conversation_find(e, op->history.user_id, op->history.with_user_id,
                              &op->history.conversation_id);
 }

@@ -123,8 +123,9 @@ struct store_op {
         /* in: user_id (the reader) and either conversation_id or with_user_id;
          * before_id (0: from the newest); limit 1..STORE_HISTORY_MAX.
          * status: 0; CHAT_E_NOT_FOUND when the conversation does not exist or
-         * user_id is not one of its two users; with_user_id naming a user
-         * with no conversation yet gives 0 messages and conversation_id 0.
+         * user_id is not one of its two users; with_user_id naming no user
+         * is CHAT_E_USER_NOT_FOUND; naming a user with no conversation yet
+         * gives 0 messages and conversation_id 0.
          * out: conversation_id, messages oldest first, has_more (older ones
          * exist). Messages the reader deleted for themselves are left out. */
         struct {
