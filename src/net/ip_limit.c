@@ -2,6 +2,7 @@
 #include "net/ip_limit.h"
 
 #include "crypto/random.h"
+#include "util/hash.h"
 #include "util/idmap.h"
 
 #include <netinet/in.h>
@@ -43,16 +44,6 @@ void ip_limit_free(struct ip_limit *l)
     free(l);
 }
 
-static uint64_t mix64(uint64_t x)
-{
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdULL;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ULL;
-    x ^= x >> 33;
-    return x;
-}
-
 uint64_t ip_limit_key(const struct ip_limit *l, const struct sockaddr_storage *addr)
 {
     if (addr->ss_family == AF_INET) {
@@ -62,14 +53,14 @@ uint64_t ip_limit_key(const struct ip_limit *l, const struct sockaddr_storage *a
     const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)addr;
     uint64_t halves[2];
     memcpy(halves, &v6->sin6_addr, sizeof halves);
-    uint64_t h = mix64(halves[0] ^ l->hash_key[0]);
-    h = mix64(h ^ halves[1] ^ l->hash_key[1]);
+    uint64_t h = hash_u64(halves[0] ^ l->hash_key[0]);
+    h = hash_u64(h ^ halves[1] ^ l->hash_key[1]);
     return h | (1ULL << 63);
 }
 
 static struct ip_limit_shard *shard_of(struct ip_limit *l, uint64_t key)
 {
-    return &l->shards[mix64(key) % IP_LIMIT_SHARDS];
+    return &l->shards[hash_u64(key) % IP_LIMIT_SHARDS];
 }
 
 bool ip_limit_acquire(struct ip_limit *l, uint64_t key, int max)

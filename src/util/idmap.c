@@ -2,6 +2,7 @@
 #include "util/idmap.h"
 
 #include "util/error.h"
+#include "util/hash.h"
 
 #include <stdlib.h>
 
@@ -9,13 +10,7 @@
 
 static size_t idmap_hash(uint64_t key)
 {
-    /* splitmix64's finalizer: sequential ids spread over the whole table */
-    key ^= key >> 30;
-    key *= 0xbf58476d1ce4e5b9ULL;
-    key ^= key >> 27;
-    key *= 0x94d049bb133111ebULL;
-    key ^= key >> 31;
-    return (size_t)key;
+    return (size_t)hash_u64(key);
 }
 
 void idmap_init(struct idmap *m)
