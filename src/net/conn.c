@@ -15,6 +15,8 @@
 #include "util/buf.h"
 #include "util/frame.h"
 #include "util/log.h"
+#include "ws/deflate.h"
+#include "ws/utf8.h"
 
 #include <stddef.h>
 #include <stdlib.h>
@@ -251,9 +253,18 @@ static void conn_upgrade(struct conn *c)
     }
     c->counted = true;
 
+    struct ws_deflate_params deflate;
+    char extension[WS_DEFLATE_RESPONSE_MAX];
+    bool offered = c->http->ws_extensions[0] && !c->http->ws_extensions_too_long;
+    if (!offered || !ws_deflate_negotiate(c->http->ws_extensions, &deflate, extension,
+                                          sizeof extension))
+        deflate.enabled = false;
+    c->deflate = deflate.enabled;
+    c->deflate_bits = deflate.enabled ? deflate.server_window_bits : 0;
+
     buf response;
     buf_init(&response, HTTP_RESPONSE_MAX);
-    http_response_upgrade(&response, accept, NULL);
+    http_response_upgrade(&response, accept, c->deflate ? extension : NULL);
     struct frame *f = frame_raw(response.data, response.len);
     buf_free(&response);
     free(c->http);
@@ -262,6 +273,7 @@ static void conn_upgrade(struct conn *c)
 
     c->state = CONN_OPEN;
     ws_decoder_init(&c->decoder, s->config.max_frame_bytes);
+    c->decoder.allow_rsv1 = c->deflate;
     c->last_frame_ms = c->last_ping_ms = c->loop->now_ms;
     conn_output_enqueue(c, f);
     frame_unref(f);
@@ -290,12 +302,32 @@ static void conn_on_head(struct conn *c)
 
 /* ---------------------------------------------------------------- input */
 
+/* A compressed text message: inflate it (within MAX_FRAME_BYTES), check its
+ * UTF-8, which the codec leaves to us for compressed messages, and hand it on. */
+static void conn_on_compressed_text(struct conn *c, const ws_event *ev)
+{
+    struct loop *loop = c->loop;
+    if (!loop->deflate) {
+        loop->deflate = malloc(sizeof *loop->deflate);
+        if (!loop->deflate) return conn_close(c, WS_CLOSE_SERVER_ERROR, NULL);
+        ws_deflate_ctx_init(loop->deflate);
+    }
+    int rc = ws_inflate_message(loop->deflate, ev->data, ev->len, &loop->inflated);
+    if (rc == 0 && !ws_utf8_valid(loop->inflated.data, loop->inflated.len))
+        rc = -WS_CLOSE_INVALID_DATA;
+    if (rc < 0) return conn_close(c, (uint16_t)-rc, NULL);
+    session_on_text(c, loop->inflated.data, loop->inflated.len);
+}
+
 static void conn_on_ws_event(struct conn *c, const ws_event *ev)
 {
     switch (ev->type) {
     case WS_EVENT_TEXT:
         c->last_message_ms = c->loop->now_ms;
-        session_on_text(c, ev->data, ev->len);
+        if (ev->compressed)
+            conn_on_compressed_text(c, ev);
+        else
+            session_on_text(c, ev->data, ev->len);
         break;
     case WS_EVENT_PING: {
         /* RFC 6455 §5.5.3: "A Pong frame sent in response to a Ping frame

@@ -49,6 +49,8 @@ struct conn {
     uint16_t writing; /* nodes in the uv_write in flight */
     bool shutdown_after_flush;
     bool counted;     /* holds a MAX_CONNECTIONS slot and an ip slot */
+    bool deflate;     /* permessage-deflate negotiated */
+    uint8_t deflate_bits; /* the window our compressor may use with this peer */
     uint64_t ip_key;
 
     struct timer_entry timer;

@@ -8,10 +8,14 @@
 #include "net/server.h"
 #include "util/frame.h"
 #include "util/log.h"
+#include "ws/deflate.h"
+
+#include <string.h>
 
 #include <stdlib.h>
 
 #define WRITE_BATCH 16 /* queued frames gathered into one uv_write */
+#define DEFLATE_THRESHOLD 256 /* smaller payloads go out uncompressed */
 
 static void conn_flush(struct conn *c);
 
@@ -90,10 +94,49 @@ void conn_output_enqueue(struct conn *c, struct frame *f)
     if (!c->writing) conn_flush(c);
 }
 
+/* The compressed form of text frame f for window bits, from the loop's
+ * one-entry cache: an event fanned out to many connections of a loop is
+ * compressed once. NULL when f is not worth compressing or compression
+ * failed (f then goes out as it is: compression is per message). */
+static struct frame *deflated_variant(struct loop *loop, struct frame *f, int bits)
+{
+    if (loop->deflate_source == f && loop->deflate_source_bits == bits) return loop->deflate_result;
+    size_t header = f->len > 1 && (f->data[1] & 0x7f) == 127 ? 10
+                    : f->len > 1 && (f->data[1] & 0x7f) == 126 ? 4
+                                                                : 2;
+    if ((f->data[0] & 0x0f) != WS_OP_TEXT || f->len - header < DEFLATE_THRESHOLD) return NULL;
+    if (!loop->deflate) {
+        loop->deflate = malloc(sizeof *loop->deflate);
+        if (!loop->deflate) return NULL;
+        ws_deflate_ctx_init(loop->deflate);
+    }
+    struct frame *result = NULL;
+    if (ws_deflate_message(loop->deflate, bits, f->data + header, f->len - header,
+                           &loop->deflated) == 0 &&
+        loop->deflated.len < f->len - header) {
+        uint8_t head[WS_MAX_HEADER];
+        size_t head_len = ws_frame_header(head, WS_OP_TEXT, loop->deflated.len, true);
+        result = malloc(sizeof *result + head_len + loop->deflated.len);
+        if (result) {
+            atomic_init(&result->refs, 1);
+            result->len = (uint32_t)(head_len + loop->deflated.len);
+            memcpy(result->data, head, head_len);
+            memcpy(result->data + head_len, loop->deflated.data, loop->deflated.len);
+        }
+    }
+    frame_unref(loop->deflate_source);
+    frame_unref(loop->deflate_result);
+    loop->deflate_source = frame_ref(f);
+    loop->deflate_source_bits = bits;
+    loop->deflate_result = result;
+    return result;
+}
+
 void conn_send(struct conn *c, struct frame *f)
 {
     if (c->state != CONN_OPEN) return;
-    conn_output_enqueue(c, f);
+    struct frame *packed = c->deflate ? deflated_variant(c->loop, f, c->deflate_bits) : NULL;
+    conn_output_enqueue(c, packed ? packed : f);
 }
 
 void conn_send_text(struct conn *c, const void *text, size_t len)
@@ -101,7 +144,7 @@ void conn_send_text(struct conn *c, const void *text, size_t len)
     if (c->state != CONN_OPEN) return;
     struct frame *f = frame_text(text, len);
     if (!f) return conn_close(c, 1011, "out of memory");
-    conn_output_enqueue(c, f);
+    conn_send(c, f);
     frame_unref(f);
 }
 

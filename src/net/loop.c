@@ -7,6 +7,8 @@
 #include "net/conn.h"
 #include "net/server.h"
 #include "util/error.h"
+#include "util/frame.h"
+#include "ws/deflate.h"
 #include "util/log.h"
 
 #include <errno.h>
@@ -117,6 +119,8 @@ int loop_init(struct loop *loop, struct server *server, int index, const struct 
     if (!loop->read_buf || !loop->wheel) return CHAT_E_NOMEM;
     idmap_init(&loop->local_users);
     buf_init(&loop->scratch, LOOP_REPLY_MAX);
+    buf_init(&loop->inflated, server->config.max_frame_bytes);
+    buf_init(&loop->deflated, LOOP_REPLY_MAX);
     mpsc_init(&loop->inbox);
     if (uv_loop_init(&loop->uv) != 0) return CHAT_E_INTERNAL;
     loop->now_ms = (int64_t)uv_now(&loop->uv);
@@ -213,6 +217,12 @@ void loop_destroy(struct loop *loop)
     uv_loop_close(&loop->uv);
     idmap_free(&loop->local_users);
     buf_free(&loop->scratch);
+    buf_free(&loop->inflated);
+    buf_free(&loop->deflated);
+    frame_unref(loop->deflate_source);
+    frame_unref(loop->deflate_result);
+    if (loop->deflate) ws_deflate_ctx_free(loop->deflate);
+    free(loop->deflate);
     free(loop->read_buf);
     free(loop->wheel);
 }

@@ -16,6 +16,8 @@
 #include <uv.h>
 
 struct server;
+struct frame;
+struct ws_deflate_ctx;
 struct loop;
 
 /* Work handed to a loop from any thread. run executes on the loop's thread
@@ -43,6 +45,15 @@ struct loop {
     int64_t now_ms;           /* monotonic, refreshed each tick and each read */
     struct conn *conns;       /* every open connection (for shutdown) */
     buf scratch;              /* where replies are built, one at a time */
+    /* permessage-deflate: the loop's zlib streams (made on first use), the
+     * inflated message being handled, and the last frame compressed, since
+     * an event fanned out goes to many connections in a row. */
+    struct ws_deflate_ctx *deflate;
+    buf inflated;
+    buf deflated;
+    struct frame *deflate_source;
+    int deflate_source_bits;
+    struct frame *deflate_result;
     bool draining;
     atomic_bool drained;
     int64_t drain_deadline_ms;

@@ -55,8 +55,9 @@ Plain helpers
 
 Async helpers (python3-websockets 10.4; call them inside run(...))
   await ws_connect(srv_or_port, path="/", **kw) -> websockets connection
-                                   (client pings off; other kwargs go to
-                                   websockets.connect)
+                                   (client pings off; permessage-deflate
+                                   offered, as browsers do, compression=None
+                                   to not; other kwargs go to websockets.connect)
   await authed(srv, user, *, token=None, after_seq=None, request_id=None,
                path="/ws", **kw) -> Client
        connects, authenticates (token minted with chatctl unless given), checks
@@ -75,6 +76,12 @@ Async helpers (python3-websockets 10.4; call them inside run(...))
     await c.expect_nothing(duration=0.3)       no message arrives meanwhile
     await c.close()
     async with (await authed(srv, "alice")) as c: ...
+
+Raw frames (malformed traffic, exact bytes): wsraw.RawWebSocket, see wsraw.py.
+
+Environment knobs: CHATD_BIN_DIR (binaries, default build/asan), E2E_TIMEOUT
+(seconds per read, default 5), E2E_KEEP_TMP=1 (keep each server's directory
+with its database and chatd.N.stderr for a post-mortem).
 """
 
 import asyncio
@@ -318,9 +325,8 @@ class Server:
 
     def ctl(self, *args, check=True):
         """Run chatctl with this server's DATABASE_URL and JWT_SECRET; stdout."""
-        for path in (CHATCTL,):
-            if not os.access(path, os.X_OK):
-                pytest.fail("%s is missing: build it with `make -f mk/build.mk MODE=asan all`" % path)
+        if not os.access(CHATCTL, os.X_OK):
+            pytest.fail("%s is missing: build it with `make -f mk/build.mk MODE=asan all`" % CHATCTL)
         p = subprocess.run([CHATCTL] + [str(a) for a in args], cwd=self.tmpdir, env=self.env,
                            capture_output=True, text=True, timeout=30)
         if check and p.returncode != 0:
@@ -380,8 +386,11 @@ class Server:
             pytest.fail("%s is missing: build it with `make -f mk/build.mk MODE=asan all`" % CHATD)
         if self._starts == 0:
             self.ctl("init")
-            for u in self._initial_users:
-                self.user_add(u) if isinstance(u, str) else self.user_add(*u)
+            for u in self._initial_users:  # a name, or (name, display_name, picture)
+                if isinstance(u, str):
+                    self.user_add(u)
+                else:
+                    self.user_add(*u)
             for a, b in self._initial_follows:
                 self.follow(a, b)
             if self._setup:

@@ -22,11 +22,13 @@ server may decline an offer it cannot honour (RFC 7692 §7.1; zlib cannot
 deflate with an 8-bit window), except that the plain offer must be accepted.
 """
 
+import json
 import random
 import zlib
 
 import pytest
 
+from conftest import run, ws_connect
 from wsraw import (OP_BINARY, OP_CONT, OP_PING, OP_TEXT, RawWebSocket, build_frame, deflate_bytes,
                    expect_invalid_json, expect_not_authenticated, probe, probe_payload)
 
@@ -75,7 +77,8 @@ def html_message(rid, size):
 
 def binary_message(rid, size):
     rnd = random.Random(rid)
-    return bytes(rnd.getrandbits(8) for _ in range(min(size, 4096))) * (size // 4096 + 1)
+    block = bytes(rnd.getrandbits(8) for _ in range(min(size, 4096)))
+    return (block * (size // 4096 + 1))[:size]
 
 
 def connect_deflate(port, offer=DEFAULT_OFFER, required=True):
@@ -122,8 +125,10 @@ def run_text_case(server, case, size, frag, make, offer=DEFAULT_OFFER, required=
 
 
 def run_binary_case(server, case, size, frag):
+    payload = binary_message(case, size)
+    assert len(payload) == size
     with connect_deflate(server.port) as ws:
-        send_refused(ws, message_bytes(ws, OP_BINARY, binary_message(case, size), frag),
+        send_refused(ws, message_bytes(ws, OP_BINARY, payload, frag),
                      1003 if size <= MAX else {1003, 1009})
 
 
@@ -339,9 +344,6 @@ def test_client_context_takeover(server):
 def test_python_websockets_negotiates_deflate(server):
     """An independent client (python3-websockets, default offer) gets
     permessage-deflate and a large compressible message goes through."""
-    import json
-    from conftest import run, ws_connect
-
     async def go():
         ws = await ws_connect(server, "/ws")
         names = [type(e).__name__ for e in ws.extensions]

@@ -5,7 +5,7 @@ expects "nothing", a probe (a JSON request chatd answers with error
 not_authenticated) is sent and its answer must be the very next message.
 """
 
-from wsraw import OP_PING, OP_PONG, RawWebSocket, build_frame, probe
+from wsraw import OP_PING, RawWebSocket, build_frame, probe
 
 
 def test_case_2_1(server):

@@ -7,11 +7,13 @@ gets 403. None of the refused requests may be upgraded.
 """
 
 import base64
+import json
 import os
 
 import pytest
+import websockets
 
-from conftest import chatd, http_get, http_raw, run, ws_connect
+from conftest import chatd, http_raw, run, ws_connect
 from wsraw import (OP_TEXT, RawWebSocket, accept_key, build_frame, expect_not_authenticated,
                    handshake_request, new_key, probe, probe_payload)
 
@@ -53,7 +55,6 @@ def test_upgrade_with_python_websockets(server, path):
     async def go():
         ws = await ws_connect(server, path)
         await ws.send('{"type":"ping","requestId":"w"}')
-        import json
         reply = json.loads(await ws.recv())
         assert reply["type"] == "error" and reply["code"] == "not_authenticated", reply
         assert reply["requestId"] == "w", reply
@@ -192,8 +193,6 @@ def test_origin_not_allowed_403(origin_server, origin):
 
 
 def test_origin_not_allowed_with_python_websockets(origin_server):
-    import websockets
-
     async def go():
         with pytest.raises(websockets.exceptions.InvalidStatusCode) as e:
             await ws_connect(origin_server, "/ws", origin="http://evil.example")

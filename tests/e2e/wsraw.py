@@ -199,8 +199,9 @@ def accept_deflate_response(offer, response):
 class Frame:
     """A frame (or, from recv_message, a reassembled message) from the server."""
 
-    def __init__(self, fin, rsv, opcode, payload, masked=False):
+    def __init__(self, fin, rsv, opcode, payload, masked=False, compressed=False):
         self.fin, self.rsv, self.opcode, self.payload, self.masked = fin, rsv, opcode, payload, masked
+        self.compressed = compressed  # a message that came permessage-deflate compressed
 
     @property
     def text(self):
@@ -501,8 +502,7 @@ class RawWebSocket:
                 self._partial = None
                 if compressed:
                     data = self._inflate(bytes(data))
-                msg = Frame(True, 0, op, bytes(data))
-                msg.compressed = compressed
+                msg = Frame(True, 0, op, bytes(data), compressed=compressed)
                 if op == OP_TEXT:
                     try:
                         msg.text
