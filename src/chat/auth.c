@@ -33,7 +33,8 @@ void chat_authenticate_refuse(struct conn *c, const char *request_id, int err)
     conn_close(c, 4001, "authentication failed");
 }
 
-static void auth_success(struct conn *c, const char *request_id, int64_t exp_s)
+static void auth_success(struct conn *c, const char *request_id, const char *username,
+                         int64_t exp_s)
 {
     buf *out = chat_scratch(c);
     json_writer w;
@@ -42,7 +43,7 @@ static void auth_success(struct conn *c, const char *request_id, int64_t exp_s)
     jw_key(&w, "userId");
     jw_id(&w, c->user_id);
     jw_key(&w, "username");
-    jw_string(&w, c->username);
+    jw_string(&w, username ? username : "");
     jw_key(&w, "clientId");
     jw_string(&w, c->client_id);
     jw_key(&w, "expiresAt");
@@ -82,8 +83,6 @@ static void resume_authenticate(struct chat_request *r)
     if (err) return chat_authenticate_refuse(c, r->request_id, err);
     c->user_id = op->auth.user_id;
     c->jti = strdup(op->auth.jti); /* NULL only leaves the session unchecked */
-    snprintf(c->username, sizeof c->username, "%s",
-             op->auth.user.username ? op->auth.user.username : "");
     if (deliver_attach(c) != 0) {
         conn_close(c, 1011, "out of memory");
         return;
@@ -93,7 +92,7 @@ static void resume_authenticate(struct chat_request *r)
     int64_t end_wall_ms = (r->token_exp_s + JWT_LEEWAY_S) * 1000;
     c->token_exp_ms = c->loop->now_ms + (end_wall_ms - clock_wall_ms());
     c->last_message_ms = c->loop->now_ms;
-    auth_success(c, r->request_id, r->token_exp_s);
+    auth_success(c, r->request_id, op->auth.user.username, r->token_exp_s);
     send_online_users(c, op);
     log_debug("conn %llx authenticated as user %lld", (unsigned long long)c->id,
               (long long)c->user_id);

@@ -64,7 +64,6 @@ struct conn {
     bool authenticating;
     char client_id[37];
     char *jti; /* the token's id, for revocation checks (owned) */
-    char username[65];
     struct conn *next_of_user, *prev_of_user; /* this loop's connections of user_id */
 };
 
