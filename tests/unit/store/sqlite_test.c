@@ -608,7 +608,7 @@ TEST(history_is_for_the_two_users_only)
     int64_t none = -1;
     CHECK_INT(history_status(&f, history_op(CAROL, 0, ALICE, 0, 10), &none), 0);
     CHECK_INT(none, 0);
-    CHECK_INT(history_status(&f, history_op(ALICE, 0, 999, 0, 10), &none), 0);
+    CHECK_INT(history_status(&f, history_op(ALICE, 0, 999, 0, 10), &none), CHAT_E_USER_NOT_FOUND);
     CHECK_INT(history_status(&f, history_op(ALICE, 0, ALICE, 0, 10), &none), 0);
     CHECK_INT(history_status(&f, history_op(ALICE, 0, 0, 0, 10), NULL), CHAT_E_INVALID_REQUEST);
     CHECK_INT(history_status(&f, history_op(ALICE, conversation_id, 0, 0, 0), NULL),
