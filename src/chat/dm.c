@@ -17,7 +17,7 @@
 #include <string.h>
 
 #define HISTORY_DEFAULT_LIMIT 50
-#define CLIENT_MESSAGE_ID_CHARS 64 /* code points (protocol §7) */
+#define CLIENT_MESSAGE_ID_CHARS 64  /* code points (protocol §7) */
 #define MESSAGE_JSON_MAX (1u << 20) /* one message object, escapes included */
 
 static void aad_for_sender(int64_t sender_id, uint8_t aad[8])
@@ -53,8 +53,7 @@ static void message_open(const struct config *cfg, const struct store_message *m
 
 /* Writes {"type":"new_message","requestId"?,"message":…,"duplicate"?} around
  * an already-encoded message object. */
-static int write_new_message(buf *out, const char *request_id, const buf *message,
-                             bool duplicate)
+static int write_new_message(buf *out, const char *request_id, const buf *message, bool duplicate)
 {
     json_writer w;
     jw_init(&w, out);

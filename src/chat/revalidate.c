@@ -94,7 +94,8 @@ void session_revalidate_loop(struct loop *loop)
         if (!c->user_id || !c->jti || !conn_is_open(c)) continue;
         if (!op) {
             op = store_op_new(STORE_OP_REVALIDATE);
-            if (op) op->revalidate.sessions = calloc(REVALIDATE_CHUNK, sizeof(struct store_session));
+            if (op)
+                op->revalidate.sessions = calloc(REVALIDATE_CHUNK, sizeof(struct store_session));
             if (!op || !op->revalidate.sessions) {
                 store_op_free(op);
                 return;

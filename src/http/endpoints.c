@@ -63,8 +63,8 @@ int http_endpoint_respond(const struct http_request *r, const struct endpoint_st
     if (strcmp(r->path, "/ready") == 0) {
         n = snprintf(body, sizeof body, "{\"status\":\"%s\",\"database\":\"%s\"}",
                      status->ready ? "ready" : "unavailable", status->ready ? "up" : "down");
-        return http_response_write(out, status->ready ? 200 : 503, JSON_TYPE, NULL, body,
-                                   (size_t)n, false);
+        return http_response_write(out, status->ready ? 200 : 503, JSON_TYPE, NULL, body, (size_t)n,
+                                   false);
     }
     if (strcmp(r->path, "/metrics") == 0) return write_metrics(status, out);
     return http_response_write(out, 404, "text/plain", NULL, "not found\n", 10, false);

@@ -27,7 +27,6 @@
 #define CONN_MAX_IN_FLIGHT 32      /* requests awaiting the store before reading pauses */
 #define HTTP_RESPONSE_MAX 4096
 
-
 /* ---------------------------------------------------------------- refs */
 
 void conn_ref(struct conn *c)
@@ -106,7 +105,8 @@ void conn_on_timer(struct timer_entry *e, void *arg)
         break;
     case CONN_OPEN:
         if (now - c->last_frame_ms >= 2 * cfg->heartbeat_interval_ms) {
-            log_debug("conn %llx: no frame for two heartbeats, dropping", (unsigned long long)c->id);
+            log_debug("conn %llx: no frame for two heartbeats, dropping",
+                      (unsigned long long)c->id);
             return conn_abort(c);
         }
         if (!c->user_id && !c->authenticating && now >= c->opened_ms + cfg->auth_timeout_ms)
@@ -256,8 +256,8 @@ static void conn_upgrade(struct conn *c)
     struct ws_deflate_params deflate;
     char extension[WS_DEFLATE_RESPONSE_MAX];
     bool offered = c->http->ws_extensions[0] && !c->http->ws_extensions_too_long;
-    if (!offered || !ws_deflate_negotiate(c->http->ws_extensions, &deflate, extension,
-                                          sizeof extension))
+    if (!offered ||
+        !ws_deflate_negotiate(c->http->ws_extensions, &deflate, extension, sizeof extension))
         deflate.enabled = false;
     c->deflate = deflate.enabled;
     c->deflate_bits = deflate.enabled ? deflate.server_window_bits : 0;

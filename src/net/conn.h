@@ -34,22 +34,22 @@ struct out_node {
 struct conn {
     uv_tcp_t tcp; /* first: libuv hands back &tcp */
     struct loop *loop;
-    uint64_t id;  /* unique in the process: loop index in the top byte */
+    uint64_t id; /* unique in the process: loop index in the top byte */
     enum conn_state state;
-    int refs;     /* the loop's own plus one per request awaiting the store */
+    int refs; /* the loop's own plus one per request awaiting the store */
     struct conn *next_in_loop, *prev_in_loop;
 
     struct http_request *http; /* only while reading the request head */
     ws_decoder decoder;
-    uint8_t *pending_in;       /* unparsed input (a partial frame); NULL while idle */
+    uint8_t *pending_in; /* unparsed input (a partial frame); NULL while idle */
     uint32_t pending_len, pending_cap;
 
     struct out_node *out_head, *out_tail;
     uint32_t out_bytes;
     uint16_t writing; /* nodes in the uv_write in flight */
     bool shutdown_after_flush;
-    bool counted;     /* holds a MAX_CONNECTIONS slot and an ip slot */
-    bool deflate;     /* permessage-deflate negotiated */
+    bool counted;         /* holds a MAX_CONNECTIONS slot and an ip slot */
+    bool deflate;         /* permessage-deflate negotiated */
     uint8_t deflate_bits; /* the window our compressor may use with this peer */
     uint64_t ip_key;
 
@@ -59,11 +59,11 @@ struct conn {
     bool read_paused;   /* too many requests in flight: reading stopped */
 
     /* session (chat layer) */
-    int64_t user_id; /* 0 until authenticated */
+    int64_t user_id;      /* 0 until authenticated */
     int64_t token_exp_ms; /* wall clock, leeway included */
     bool authenticating;
     char client_id[37];
-    char *jti; /* the token's id, for revocation checks (owned) */
+    char *jti;                                /* the token's id, for revocation checks (owned) */
     struct conn *next_of_user, *prev_of_user; /* this loop's connections of user_id */
 };
 

@@ -14,7 +14,7 @@
 
 #include <stdlib.h>
 
-#define WRITE_BATCH 16 /* queued frames gathered into one uv_write */
+#define WRITE_BATCH 16        /* queued frames gathered into one uv_write */
 #define DEFLATE_THRESHOLD 256 /* smaller payloads go out uncompressed */
 
 static void conn_flush(struct conn *c);
@@ -101,9 +101,9 @@ void conn_output_enqueue(struct conn *c, struct frame *f)
 static struct frame *deflated_variant(struct loop *loop, struct frame *f, int bits)
 {
     if (loop->deflate_source == f && loop->deflate_source_bits == bits) return loop->deflate_result;
-    size_t header = f->len > 1 && (f->data[1] & 0x7f) == 127 ? 10
+    size_t header = f->len > 1 && (f->data[1] & 0x7f) == 127   ? 10
                     : f->len > 1 && (f->data[1] & 0x7f) == 126 ? 4
-                                                                : 2;
+                                                               : 2;
     if ((f->data[0] & 0x0f) != WS_OP_TEXT || f->len - header < DEFLATE_THRESHOLD) return NULL;
     if (!loop->deflate) {
         loop->deflate = malloc(sizeof *loop->deflate);

@@ -20,7 +20,9 @@
 
 #define LISTEN_BACKLOG 4096
 #define DRAIN_TIMEOUT_MS 5000
-#define LOOP_REPLY_MAX (16u << 20) /* a history page of 100 long messages fits */ /* after SIGTERM, how long pending output may take */
+#define LOOP_REPLY_MAX                                                                             \
+    (16u << 20) /* a history page of 100 long messages fits */ /* after SIGTERM, how long pending  \
+                                                                  output may take */
 
 /* ---------------------------------------------------------------- inbox */
 
@@ -95,8 +97,8 @@ static int listen_socket(const struct sockaddr *addr)
         close(fd);
         return err;
     }
-    socklen_t len = addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-                                                : sizeof(struct sockaddr_in);
+    socklen_t len =
+        addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
     if (bind(fd, addr, len) != 0) {
         int err = -errno;
         close(fd);

@@ -38,13 +38,13 @@ struct loop {
     uv_timer_t tick;
     uv_timer_t revalidate; /* REVOCATION_CHECK_MS */
     struct timer_wheel *wheel;
-    uint8_t *read_buf;       /* one per loop: connections keep no buffer while idle */
+    uint8_t *read_buf; /* one per loop: connections keep no buffer while idle */
     size_t read_buf_size;
     struct idmap local_users; /* user id → first struct conn of that user on this loop */
     uint64_t next_conn_serial;
-    int64_t now_ms;           /* monotonic, refreshed each tick and each read */
-    struct conn *conns;       /* every open connection (for shutdown) */
-    buf scratch;              /* where replies are built, one at a time */
+    int64_t now_ms;     /* monotonic, refreshed each tick and each read */
+    struct conn *conns; /* every open connection (for shutdown) */
+    buf scratch;        /* where replies are built, one at a time */
     /* permessage-deflate: the loop's zlib streams (made on first use), the
      * inflated message being handled, and the last frame compressed, since
      * an event fanned out goes to many connections in a row. */

@@ -19,8 +19,7 @@
 
 #define SHUTDOWN_POLL_MS 10
 
-static int resolve_listen_address(const struct config *cfg, int port,
-                                  struct sockaddr_storage *addr)
+static int resolve_listen_address(const struct config *cfg, int port, struct sockaddr_storage *addr)
 {
     memset(addr, 0, sizeof *addr);
     struct sockaddr_in *v4 = (struct sockaddr_in *)addr;
@@ -78,7 +77,8 @@ static int server_start_loops(struct server *s)
 static int server_check_unbuilt(const struct config *cfg)
 {
     if (cfg->tls_cert_file[0]) {
-        log_error("TLS_CERT_FILE is set, but TLS is not built yet: terminate TLS in front of chatd");
+        log_error(
+            "TLS_CERT_FILE is set, but TLS is not built yet: terminate TLS in front of chatd");
         return CHAT_E_CONFIG;
     }
     if (cfg->redis_url[0]) {

@@ -20,9 +20,9 @@ struct rate_limit;
 struct frame;
 
 struct server_stats {
-    atomic_long connections;      /* open WebSocket connections */
-    atomic_long messages_stored;  /* acknowledged sends */
-    atomic_long deliveries;       /* frames handed to sockets for other connections */
+    atomic_long connections;     /* open WebSocket connections */
+    atomic_long messages_stored; /* acknowledged sends */
+    atomic_long deliveries;      /* frames handed to sockets for other connections */
     atomic_long auth_failures;
 };
 
@@ -35,11 +35,11 @@ struct server {
     struct rate_limit *rate_limit;
     struct loop **loops;
     int loop_count;
-    int port;                  /* the bound port (PORT=0 asks for any) */
-    int64_t started_ms;        /* monotonic */
+    int port;           /* the bound port (PORT=0 asks for any) */
+    int64_t started_ms; /* monotonic */
     atomic_bool shutting_down;
     struct server_stats stats;
-    uv_loop_t main_loop;       /* signals; the workers have their own loops */
+    uv_loop_t main_loop; /* signals; the workers have their own loops */
 };
 
 /* Loads nothing: the caller has filled config. Opens the store, binds the

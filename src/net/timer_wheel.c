@@ -10,7 +10,8 @@ static void list_unlink(struct timer_entry *e)
 
 void timer_wheel_init(struct timer_wheel *w, int64_t now_ms)
 {
-    for (size_t i = 0; i < TIMER_WHEEL_SLOTS; i++) w->slots[i].next = w->slots[i].prev = &w->slots[i];
+    for (size_t i = 0; i < TIMER_WHEEL_SLOTS; i++)
+        w->slots[i].next = w->slots[i].prev = &w->slots[i];
     w->now_tick = now_ms / TIMER_WHEEL_TICK_MS;
     w->count = 0;
 }

@@ -21,7 +21,7 @@ struct timer_entry {
 
 struct timer_wheel {
     struct timer_entry slots[TIMER_WHEEL_SLOTS]; /* list heads (sentinels) */
-    int64_t now_tick; /* the next tick to expire */
+    int64_t now_tick;                            /* the next tick to expire */
     size_t count;
 };
 

@@ -139,9 +139,10 @@ static bool only_whitespace(const char *s, size_t len)
             i += 1;
             continue;
         }
-        if (i + 2 < len && ((c == 0xE2 && p[i + 1] == 0x80 && (p[i + 2] <= 0x8B || p[i + 2] == 0xAF)) ||
-                            (c == 0xE3 && p[i + 1] == 0x80 && p[i + 2] == 0x80) ||
-                            (c == 0xEF && p[i + 1] == 0xBB && p[i + 2] == 0xBF))) {
+        if (i + 2 < len &&
+            ((c == 0xE2 && p[i + 1] == 0x80 && (p[i + 2] <= 0x8B || p[i + 2] == 0xAF)) ||
+             (c == 0xE3 && p[i + 1] == 0x80 && p[i + 2] == 0x80) ||
+             (c == 0xEF && p[i + 1] == 0xBB && p[i + 2] == 0xBF))) {
             i += 2;
             continue;
         }

@@ -23,7 +23,7 @@
     X(TOO_MANY_REACTIONS, "too_many_reactions", "too many distinct reactions")                     \
     X(UNAVAILABLE, "unavailable", "storage is unavailable, try again")                             \
     X(INTERNAL, "internal", "internal error")                                                      \
-    /* authentication failures (auth_error codes, protocol §3) */                                  \
+    /* authentication failures (auth_error codes, protocol §3) */                                 \
     X(INVALID_TOKEN, "invalid_token", "invalid token")                                             \
     X(TOKEN_EXPIRED, "token_expired", "token expired")                                             \
     X(TOKEN_REVOKED, "token_revoked", "token revoked")                                             \
@@ -40,7 +40,7 @@ enum chat_error {
     CHAT_ERROR_FIRST_ = -1000,
     CHAT_ERROR_TABLE(CHAT_ERROR_ENUM)
 #undef CHAT_ERROR_ENUM
-    CHAT_ERROR_LAST_
+        CHAT_ERROR_LAST_
 };
 
 /* The protocol error string for err ("internal" for codes outside the table). */

@@ -50,8 +50,8 @@ static int idmap_grow(struct idmap *m)
     if (!slots) return CHAT_E_NOMEM;
     if (m->slots) {
         for (size_t i = 0; i <= m->mask; i++)
-            if (m->slots[i].key) idmap_insert_slot(slots, capacity - 1, m->slots[i].key,
-                                                   m->slots[i].value);
+            if (m->slots[i].key)
+                idmap_insert_slot(slots, capacity - 1, m->slots[i].key, m->slots[i].value);
         free(m->slots);
     }
     m->slots = slots;

@@ -76,8 +76,8 @@ void log_write(enum log_level level, const char *fmt, ...)
         memcpy(line + len, "\"}\n", 3);
         len += 3;
     } else {
-        len = (size_t)snprintf(line, sizeof line, "%s %-5s %s\n", stamp, level_names[level],
-                               message);
+        len =
+            (size_t)snprintf(line, sizeof line, "%s %-5s %s\n", stamp, level_names[level], message);
         if (len >= sizeof line) {
             len = sizeof line - 1;
             line[len - 1] = '\n';

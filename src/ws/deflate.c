@@ -86,7 +86,8 @@ static bool offer_parse(const char *p, const char *end, struct offer *o)
             p = value;
             while (p < end && *p != ';') p++;
             value_end = p;
-            while (value_end > value && (value_end[-1] == ' ' || value_end[-1] == '\t')) value_end--;
+            while (value_end > value && (value_end[-1] == ' ' || value_end[-1] == '\t'))
+                value_end--;
         }
         if (!offer_param(o, name, name_len, value, value_end, &seen)) return false;
     }
@@ -104,7 +105,8 @@ bool ws_deflate_negotiate(const char *offers, struct ws_deflate_params *params, 
         if (!end) end = p + strlen(p);
         const char *name = skip_space(p, end);
         const char *name_end = name;
-        while (name_end < end && *name_end != ';' && *name_end != ' ' && *name_end != '\t') name_end++;
+        while (name_end < end && *name_end != ';' && *name_end != ' ' && *name_end != '\t')
+            name_end++;
         struct offer o;
         if ((size_t)(name_end - name) == sizeof token - 1 &&
             strncasecmp(name, token, sizeof token - 1) == 0 && offer_parse(name_end, end, &o) &&
@@ -114,7 +116,8 @@ bool ws_deflate_negotiate(const char *offers, struct ws_deflate_params *params, 
                 (uint8_t)(o.server_max_window_bits ? o.server_max_window_bits : 15);
             char bits[40] = "";
             if (o.server_max_window_bits)
-                snprintf(bits, sizeof bits, "; server_max_window_bits=%d", o.server_max_window_bits);
+                snprintf(bits, sizeof bits, "; server_max_window_bits=%d",
+                         o.server_max_window_bits);
             int n = snprintf(response, response_len,
                              "Sec-WebSocket-Extensions: permessage-deflate; "
                              "server_no_context_takeover; client_no_context_takeover%s\r\n",

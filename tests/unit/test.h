@@ -17,7 +17,10 @@ void test_fail(const char *file, int line, const char *fmt, ...)
 
 #define TEST(name)                                                                                 \
     static void name(void);                                                                        \
-    __attribute__((constructor)) static void name##_register(void) { test_register(#name, name); } \
+    __attribute__((constructor)) static void name##_register(void)                                 \
+    {                                                                                              \
+        test_register(#name, name);                                                                \
+    }                                                                                              \
     static void name(void)
 
 #define CHECK(cond)                                                                                \
@@ -28,8 +31,7 @@ void test_fail(const char *file, int line, const char *fmt, ...)
 #define CHECK_INT(actual, expected)                                                                \
     do {                                                                                           \
         long long a_ = (long long)(actual), e_ = (long long)(expected);                            \
-        if (a_ != e_)                                                                              \
-            test_fail(__FILE__, __LINE__, "%s == %lld, expected %lld", #actual, a_, e_);           \
+        if (a_ != e_) test_fail(__FILE__, __LINE__, "%s == %lld, expected %lld", #actual, a_, e_); \
     } while (0)
 
 #define CHECK_STR(actual, expected)                                                                \

@@ -10,8 +10,8 @@ TEST(rate_limit_allows_n_per_window_then_refuses)
     CHECK(rate_limit_acquire(rl, 7, 200, &retry));
     CHECK(rate_limit_acquire(rl, 7, 300, &retry));
     CHECK(!rate_limit_acquire(rl, 7, 400, &retry));
-    CHECK_INT(retry, 700); /* the send at 100 leaves the window at 1100 */
-    CHECK(rate_limit_acquire(rl, 8, 400, &retry)); /* other users are separate */
+    CHECK_INT(retry, 700);                          /* the send at 100 leaves the window at 1100 */
+    CHECK(rate_limit_acquire(rl, 8, 400, &retry));  /* other users are separate */
     CHECK(rate_limit_acquire(rl, 7, 1100, &retry)); /* sliding, not fixed */
     CHECK(!rate_limit_acquire(rl, 7, 1150, &retry));
     rate_limit_free(rl);
@@ -35,7 +35,8 @@ TEST(rate_limit_sweeps_idle_users)
 {
     struct rate_limit *rl = rate_limit_new(1, 100);
     int64_t retry = 0;
-    for (int64_t user = 1; user <= 200000; user++) CHECK(rate_limit_acquire(rl, user, user, &retry));
+    for (int64_t user = 1; user <= 200000; user++)
+        CHECK(rate_limit_acquire(rl, user, user, &retry));
     CHECK(!rate_limit_acquire(rl, 200000, 200000, &retry));
     rate_limit_free(rl);
 }

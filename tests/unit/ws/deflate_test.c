@@ -60,7 +60,8 @@ TEST(deflate_invalid_offers_declined)
     struct ws_deflate_params p;
     char response[WS_DEFLATE_RESPONSE_MAX];
     for (size_t i = 0; i < sizeof offers / sizeof offers[0]; i++) {
-        if (negotiate(offers[i], &p, response)) test_fail(__FILE__, __LINE__, "accepted %s", offers[i]);
+        if (negotiate(offers[i], &p, response))
+            test_fail(__FILE__, __LINE__, "accepted %s", offers[i]);
         CHECK(!p.enabled);
     }
 }
