@@ -353,3 +353,44 @@ def test_python_websockets_negotiates_deflate(server):
         assert reply.get("code") == "not_authenticated" and reply.get("requestId") == "py", reply
         await ws.close()
     run(go())
+
+
+@pytest.mark.parametrize("offer", [
+    "permessage-deflate",
+    "permessage-deflate; server_max_window_bits=9",
+    "permessage-deflate; server_max_window_bits=12; client_max_window_bits",
+    "permessage-deflate; server_no_context_takeover; server_max_window_bits=15",
+], ids=["plain", "server-window-9", "server-window-12", "no-context-takeover"])
+def test_server_compressed_replies_honour_negotiation(server, offer):
+    """Large replies (new_message, messages) come compressed and inflate with
+    the negotiated server window and context-takeover rule (wsraw inflates
+    with exactly those, so a server that overreaches fails here). Sending
+    big messages without compressing them would make the extension useless,
+    so at least one big reply must come compressed."""
+    with connect_deflate(server.port, offer) as ws:
+        ws.send_compressed(OP_TEXT, json.dumps({"type": "authenticate", "token": server.token("alice"),
+                                                "requestId": "auth"}))
+        m = ws.recv_json()
+        assert m.get("type") == "auth_success", m
+        big = []
+        for i in range(3):
+            rid = "dm-%s-%d" % (offer[-4:], i)
+            ws.send_compressed(OP_TEXT, json.dumps({"type": "send_private_message", "requestId": rid,
+                                                    "recipientId": server.users["bob"],
+                                                    "content": filler(3000, rid).decode()}))
+            while True:
+                m = ws.recv_message()
+                if m.opcode == OP_TEXT and m.json().get("requestId") == rid:
+                    break
+            assert m.json().get("type") == "new_message", m
+            big.append(m)
+        ws.send_compressed(OP_TEXT, json.dumps({"type": "get_messages", "requestId": "hist",
+                                                "withUserId": server.users["bob"]}))
+        while True:
+            m = ws.recv_message()
+            if m.opcode == OP_TEXT and m.json().get("requestId") == "hist":
+                break
+        assert m.json().get("type") == "messages", m
+        big.append(m)
+        assert any(x.compressed for x in big), "no reply of over 3 KB came compressed: nothing was checked"
+        ws.close_handshake(1000)
