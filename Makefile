@@ -25,6 +25,13 @@ unit: deps
 	@$(MAKE) --no-print-directory -f mk/build.mk MODE=asan all
 	@scripts/run-tests.sh build/asan unit
 
+bench:
+	@scripts/install-deps.sh bench
+	@$(MAKE) --no-print-directory -f mk/build.mk MODE=release all
+	@$(MAKE) --no-print-directory -s -C bench/relay
+	@cd bench/peers/seed-node && npm ci --silent --no-audit --no-fund
+	@scripts/bench.sh
+
 format:
 	@clang-format -i $$(find src tools tests -name '*.[ch]')
 

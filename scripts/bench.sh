@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# `make bench`: every benchmark scenario on the bare relay, on chatd with
+# SQLite and with PostgreSQL, and on the seed's Node.js design, in one run on
+# this machine, so the figures can be read as ratios. Writes the JSON of each
+# run under bench/results/<time>/ and regenerates docs/benchmarks.md with its
+# tables and plots (scripts/bench-report.py). BENCH_QUICK=1 shortens it.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+
+out="bench/results/$(date -u +%Y%m%dT%H%M%SZ)"
+work=$(mktemp -d /tmp/chatd-bench.XXXXXX)
+mkdir -p "$out"
+gen=build/release/bench
+ctl=build/release/chatctl
+export JWT_SECRET=$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')
+export MESSAGE_ENCRYPTION_KEY=$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')
+ulimit -n "$(ulimit -Hn)"
+
+duration=${BENCH_DURATION:-4}
+idle_max=${BENCH_IDLE_MAX:-19000}
+rates=${BENCH_RATES:-"1000 2000 5000 10000"}
+[ "${BENCH_QUICK:-0}" = 1 ] && { duration=2; idle_max=5000; rates="1000 10000"; }
+users=$((idle_max + 100))
+
+server_pid=
+cleanup() {
+  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null || true
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+say() { printf '\n== %s\n' "$*"; }
+
+# Starts a server in the background on core 0, waits for its port, and
+# records how long that took and the idle server's RSS in startup.json.
+startup_json="$out/startup.json"
+echo '{}' >"$startup_json"
+start_server() { # name port command...
+  local name=$1 port=$2 began
+  shift 2
+  began=$(date +%s%N)
+  taskset -c 0 "$@" >"$work/$name.log" 2>&1 &
+  server_pid=$!
+  for _ in $(seq 1 2000); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      local ms=$((($(date +%s%N) - began) / 1000000))
+      sleep 0.2
+      local rss=$(awk '/^VmRSS/ {print $2 * 1024}' "/proc/$server_pid/status")
+      python3 - "$startup_json" "$name" "$ms" "$rss" <<'PY'
+import json, sys
+path, name, ms, rss = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4])
+data = json.load(open(path))
+data[name] = {"start_ms": ms, "rss_bytes": rss}
+json.dump(data, open(path, "w"))
+PY
+      return 0
+    fi
+    sleep 0.005
+  done
+  echo "bench: $name did not start:" >&2
+  cat "$work/$name.log" >&2
+  exit 1
+}
+
+stop_server() {
+  kill -TERM "$server_pid" 2>/dev/null || true
+  wait "$server_pid" 2>/dev/null || true
+  server_pid=
+}
+
+# Runs the generator on core 1: target scenario label [options...]
+run() {
+  local target=$1 scenario=$2 label=$3
+  shift 3
+  taskset -c 1 "$gen" "$scenario" --port "$port" --label "$label" --server-pid "$server_pid" \
+    --json "$out/$target.$label.json" "$@" | sed 's/^/    /'
+}
+
+# The scenarios every target runs; a target may skip the slow ones.
+scenarios() { # target [peer]
+  local target=$1 peer=${2:-}
+  run "$target" dm dm --pairs 500 --window 4 --duration "$duration" --warmup 1
+  for rate in $rates; do
+    run "$target" dm-rate "rate$rate" --pairs 500 --rate "$rate" --duration "$duration" --warmup 1
+  done
+  run "$target" fanout-user fanout --connections 100 --window 4 --duration "$duration" --warmup 1
+  if [ -z "$peer" ]; then
+    for n in 1000 5000 $idle_max; do
+      run "$target" idle "idle$n" --connections "$n" --hold 2 --source-ips 64
+    done
+    run "$target" storm storm --connections 10000 --concurrency 512 --source-ips 64
+  else
+    # the seed peer accepts ~200 connections/s: a smaller idle and storm
+    run "$target" idle idle2000 --connections 2000 --hold 2 --source-ips 64 --connect-timeout 60
+    run "$target" storm storm --connections 2000 --concurrency 256 --source-ips 64
+  fi
+}
+
+chatd_env=(RATE_LIMIT_MESSAGES=10000 RATE_LIMIT_WINDOW_MS=100 MAX_CONNECTIONS=40000
+           MAX_CONNECTIONS_PER_IP=40000 MAX_CONNECTIONS_PER_USER=200 HOST=127.0.0.1
+           LOG_LEVEL=warn IDLE_TIMEOUT_MS=600000)
+
+say "bare relay"
+port=39101
+start_server relay "$port" build/bench/relay --port "$port" --threads 1
+scenarios relay
+stop_server
+
+say "chatd, SQLite"
+port=39102
+export DATABASE_URL="sqlite:$work/chat.db"
+"$ctl" init && "$ctl" bench-users "$users" >/dev/null
+start_server chatd-sqlite "$port" env "${chatd_env[@]}" PORT="$port" build/release/chatd
+scenarios chatd-sqlite
+stop_server
+
+say "chatd, PostgreSQL"
+pg_url=$(scripts/pg-test-server.sh start)
+pg_admin="${pg_url%/*}/postgres"
+psql -q "$pg_admin" -c "DROP DATABASE IF EXISTS chatd_bench" -c "CREATE DATABASE chatd_bench"
+export DATABASE_URL="${pg_url%/*}/chatd_bench"
+"$ctl" init && "$ctl" bench-users "$users" >/dev/null
+port=39103
+start_server chatd-postgres "$port" env "${chatd_env[@]}" PORT="$port" build/release/chatd
+scenarios chatd-postgres
+stop_server
+
+say "seed design (Node.js), PostgreSQL"
+port=39104
+start_server seed-node "$port" env PORT="$port" HOST=127.0.0.1 DATABASE_URL="$DATABASE_URL" \
+  RATE_LIMIT_MESSAGES=10000 RATE_LIMIT_WINDOW_MS=100 MAX_CONNECTIONS=40000 \
+  MAX_CONNECTIONS_PER_IP=40000 MAX_CONNECTIONS_PER_USER=200 IDLE_TIMEOUT_MS=600000 \
+  node bench/peers/seed-node/server.js
+scenarios seed-node peer
+stop_server
+
+if [ "${BENCH_PHYSICAL:-1}" = 1 ]; then
+  say "physical limits"
+  make -s -C bench/physical run 2>&1 | grep -v '^make' | tee "$out/physical.txt"
+fi
+
+scripts/bench-report.py "$out" docs/benchmarks.md
+echo "results: $out; report: docs/benchmarks.md"
