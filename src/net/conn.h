@@ -47,6 +47,8 @@ struct conn {
     struct out_node *out_head, *out_tail;
     uint32_t out_bytes;
     uint16_t writing; /* nodes in the uv_write in flight */
+    bool dirty;       /* on the loop's list of connections to write this iteration */
+    struct conn *next_dirty;
     bool shutdown_after_flush;
     bool counted;         /* holds a MAX_CONNECTIONS slot and an ip slot */
     bool deflate;         /* permessage-deflate negotiated */

@@ -1,7 +1,11 @@
-/* A connection's output: frames go straight to the socket with
- * uv_try_write when nothing is queued (the common case costs no allocation);
- * what the socket does not take waits in a queue of frame references,
- * written with one uv_write at a time, bounded by MAX_SEND_QUEUE_BYTES. */
+/* A connection's output, corked per loop iteration: frames are queued as
+ * references to shared frames, and the loop's check handle, which runs after
+ * the iteration's I/O callbacks, writes each connection's queue with one
+ * writev (uv_try_write). A client that sent four requests in one read gets
+ * its four replies in one system call. What the socket does not take is
+ * written with uv_write, one at a time, bounded by MAX_SEND_QUEUE_BYTES.
+ * Queue nodes come from a per-loop free list, so queueing allocates nothing
+ * in the steady state. */
 #include "net/conn.h"
 
 #include "net/loop.h"
@@ -10,19 +14,44 @@
 #include "util/log.h"
 #include "ws/deflate.h"
 
+#include <stdlib.h>
 #include <string.h>
 
-#include <stdlib.h>
-
-#define WRITE_BATCH 16        /* queued frames gathered into one uv_write */
-#define DEFLATE_THRESHOLD 256 /* smaller payloads go out uncompressed */
+#define WRITE_BATCH 64           /* queued frames gathered into one writev */
+#define DEFLATE_THRESHOLD 256    /* smaller payloads go out uncompressed */
+#define FREE_NODES_MAX 4096      /* nodes a loop keeps for re-use */
 
 static void conn_flush(struct conn *c);
 
-static void out_node_free(struct out_node *node)
+static struct out_node *node_get(struct loop *loop)
+{
+    struct out_node *node = loop->free_nodes;
+    if (!node) return malloc(sizeof *node);
+    loop->free_nodes = node->next;
+    loop->free_node_count--;
+    return node;
+}
+
+static void node_put(struct loop *loop, struct out_node *node)
 {
     frame_unref(node->frame);
-    free(node);
+    if (loop->free_node_count >= FREE_NODES_MAX) {
+        free(node);
+        return;
+    }
+    node->next = loop->free_nodes;
+    loop->free_nodes = node;
+    loop->free_node_count++;
+}
+
+void loop_free_nodes(struct loop *loop)
+{
+    while (loop->free_nodes) {
+        struct out_node *next = loop->free_nodes->next;
+        free(loop->free_nodes);
+        loop->free_nodes = next;
+    }
+    loop->free_node_count = 0;
 }
 
 void conn_output_discard(struct conn *c)
@@ -40,7 +69,7 @@ void conn_output_discard(struct conn *c)
     while (node) {
         struct out_node *next = node->next;
         c->out_bytes -= node->frame->len - node->offset;
-        out_node_free(node);
+        node_put(c->loop, node);
         node = next;
     }
 }
@@ -55,43 +84,85 @@ static void conn_slow_consumer(struct conn *c)
     conn_close(c, 4004, "slow consumer");
 }
 
-static void conn_queue_append(struct conn *c, struct frame *f, uint32_t offset)
+/* Puts c on its loop's list of connections to write at the end of the
+ * iteration, holding a reference until then. */
+static void conn_mark_dirty(struct conn *c)
 {
-    struct out_node *node = malloc(sizeof *node);
-    if (!node) {
-        conn_close(c, 1011, "out of memory");
-        return;
-    }
-    node->next = NULL;
-    node->frame = frame_ref(f);
-    node->offset = offset;
-    if (c->out_tail)
-        c->out_tail->next = node;
-    else
-        c->out_head = node;
-    c->out_tail = node;
-    c->out_bytes += f->len - offset;
+    if (c->dirty || c->writing) return;
+    c->dirty = true;
+    c->next_dirty = c->loop->dirty;
+    c->loop->dirty = c;
+    conn_ref(c);
 }
 
 void conn_output_enqueue(struct conn *c, struct frame *f)
 {
     if (c->state == CONN_CLOSED) return;
-    uint32_t offset = 0;
-    if (!c->out_head) {
-        uv_buf_t b = uv_buf_init((char *)f->data, f->len);
-        int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
-        if (n == (int)f->len) return conn_output_drained(c);
-        if (n < 0 && n != UV_EAGAIN) {
-            /* the peer is gone; the read side will see it too */
-            c->shutdown_after_flush = false;
-            return;
-        }
-        offset = n > 0 ? (uint32_t)n : 0;
-    }
-    conn_queue_append(c, f, offset);
+    struct out_node *node = node_get(c->loop);
+    if (!node) return conn_abort(c);
+    node->next = NULL;
+    node->frame = frame_ref(f);
+    node->offset = 0;
+    if (c->out_tail)
+        c->out_tail->next = node;
+    else
+        c->out_head = node;
+    c->out_tail = node;
+    c->out_bytes += f->len;
     if (c->state == CONN_OPEN && c->out_bytes > c->loop->server->config.max_send_queue_bytes)
         return conn_slow_consumer(c);
-    if (!c->writing) conn_flush(c);
+    conn_mark_dirty(c);
+}
+
+/* Drops the first `written` bytes of the queue, freeing whole nodes. */
+static void conn_output_advance(struct conn *c, size_t written)
+{
+    c->out_bytes -= (uint32_t)written;
+    while (written > 0 && c->out_head) {
+        struct out_node *node = c->out_head;
+        size_t left = node->frame->len - node->offset;
+        if (written < left) {
+            node->offset += (uint32_t)written;
+            return;
+        }
+        written -= left;
+        c->out_head = node->next;
+        if (!c->out_head) c->out_tail = NULL;
+        node_put(c->loop, node);
+    }
+}
+
+/* Writes as much of the queue as the socket takes now; the rest goes to a
+ * uv_write. */
+static void conn_write_queue(struct conn *c)
+{
+    while (c->out_head && c->state != CONN_CLOSED) {
+        uv_buf_t bufs[WRITE_BATCH];
+        unsigned count = 0;
+        size_t total = 0;
+        for (struct out_node *n = c->out_head; n && count < WRITE_BATCH; n = n->next) {
+            bufs[count] = uv_buf_init((char *)n->frame->data + n->offset, n->frame->len - n->offset);
+            total += bufs[count++].len;
+        }
+        int n = uv_try_write((uv_stream_t *)&c->tcp, bufs, count);
+        if (n == UV_EAGAIN) n = 0;
+        if (n < 0) return conn_abort(c);
+        conn_output_advance(c, (size_t)n);
+        if ((size_t)n < total) return conn_flush(c);
+    }
+    if (c->state != CONN_CLOSED) conn_output_drained(c);
+}
+
+void loop_write_dirty(struct loop *loop)
+{
+    while (loop->dirty) {
+        struct conn *c = loop->dirty;
+        loop->dirty = c->next_dirty;
+        c->next_dirty = NULL;
+        c->dirty = false;
+        if (!c->writing) conn_write_queue(c);
+        conn_unref(c);
+    }
 }
 
 /* The compressed form of text frame f for window bits, from the loop's
@@ -157,7 +228,7 @@ static void on_write(uv_write_t *req, int status)
         c->out_head = node->next;
         if (!c->out_head) c->out_tail = NULL;
         c->out_bytes -= node->frame->len - node->offset;
-        out_node_free(node);
+        node_put(c->loop, node);
     }
     c->writing = 0;
     if (status < 0 || c->state == CONN_CLOSED) {

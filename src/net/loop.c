@@ -66,6 +66,11 @@ static void on_tick(uv_timer_t *timer)
         loop_drained(loop);
 }
 
+static void on_check(uv_check_t *check)
+{
+    loop_write_dirty(check->data);
+}
+
 static void on_revalidate(uv_timer_t *timer)
 {
     struct loop *loop = timer->data;
@@ -143,6 +148,9 @@ int loop_init(struct loop *loop, struct server *server, int index, const struct 
     }
     uv_async_init(&loop->uv, &loop->inbox_wakeup, on_inbox);
     loop->inbox_wakeup.data = loop;
+    uv_check_init(&loop->uv, &loop->flush);
+    loop->flush.data = loop;
+    uv_check_start(&loop->flush, on_check);
     uv_timer_init(&loop->uv, &loop->tick);
     loop->tick.data = loop;
     uv_timer_start(&loop->tick, on_tick, TIMER_WHEEL_TICK_MS, TIMER_WHEEL_TICK_MS);
@@ -204,6 +212,7 @@ static void loop_end(struct inbox_item *item, struct loop *loop)
 {
     free(item);
     uv_close((uv_handle_t *)&loop->tick, NULL);
+    uv_close((uv_handle_t *)&loop->flush, NULL);
     uv_close((uv_handle_t *)&loop->revalidate, NULL);
     uv_close((uv_handle_t *)&loop->inbox_wakeup, NULL);
 }
@@ -219,6 +228,7 @@ void loop_destroy(struct loop *loop)
     uv_loop_close(&loop->uv);
     idmap_free(&loop->local_users);
     buf_free(&loop->scratch);
+    loop_free_nodes(loop);
     buf_free(&loop->inflated);
     buf_free(&loop->deflated);
     frame_unref(loop->deflate_source);

@@ -35,6 +35,10 @@ struct loop {
     uv_tcp_t listener;
     uv_async_t inbox_wakeup;
     struct mpsc_queue inbox;
+    uv_check_t flush; /* after each iteration's I/O: write what was queued */
+    struct conn *dirty; /* connections with output queued this iteration */
+    struct out_node *free_nodes;
+    size_t free_node_count;
     uv_timer_t tick;
     uv_timer_t revalidate; /* REVOCATION_CHECK_MS */
     struct timer_wheel *wheel;
@@ -79,6 +83,13 @@ void loop_stop_and_join(struct loop *loop);
 
 /* Frees what loop_init allocated, after loop_stop_and_join. */
 void loop_destroy(struct loop *loop);
+
+/* Writes the output every connection queued during this iteration
+ * (conn_output.c; the loop's check handle calls it). */
+void loop_write_dirty(struct loop *loop);
+
+/* Frees the loop's spare output-queue nodes. */
+void loop_free_nodes(struct loop *loop);
 
 /* Hands item to loop from any thread; it runs on the loop soon after. */
 void loop_post(struct loop *loop, struct inbox_item *item);
