@@ -7,7 +7,7 @@ set -euo pipefail
 purpose=${1:-build}
 build=(build-essential pkg-config libuv1-dev libhttp-parser-dev libjansson-dev libcjson-dev libsqlite3-dev
        libssl-dev libpq-dev libhiredis-dev zlib1g-dev)
-test=(python3 python3-websockets python3-pytest curl postgresql redis-server)
+test=(python3 python3-websockets python3-pytest curl postgresql postgresql-client redis-server)
 bench=(gnuplot-nox nodejs npm)
 
 case "$purpose" in

@@ -12,11 +12,14 @@
 #define RATE_SHARDS 64
 #define RATE_SWEEP_EVERY 1024 /* new users per shard between sweeps */
 
+/* The ring grows with the sends actually inside the window (up to the
+ * limit), so a generous limit costs memory only to users who use it. */
 struct rate_window {
     int64_t last_ms; /* the newest send, for sweeping */
-    int count;       /* sends in the ring (≤ messages) */
+    int count;       /* sends in the ring */
     int head;        /* index of the oldest */
-    int64_t sent_ms[];
+    int capacity;
+    int64_t *sent_ms;
 };
 
 struct rate_shard {
@@ -44,10 +47,17 @@ struct rate_limit *rate_limit_new(int messages, int64_t window_ms)
     return rl;
 }
 
+static void window_free(struct rate_window *w)
+{
+    if (!w) return;
+    free(w->sent_ms);
+    free(w);
+}
+
 static void shard_clear(struct rate_shard *shard)
 {
     struct idmap *m = &shard->users;
-    for (size_t i = 0; m->slots && i <= m->mask; i++) free(m->slots[i].value);
+    for (size_t i = 0; m->slots && i <= m->mask; i++) window_free(m->slots[i].value);
     idmap_free(m);
 }
 
@@ -65,7 +75,7 @@ void rate_limit_free(struct rate_limit *rl)
 static void window_expire(struct rate_limit *rl, struct rate_window *w, int64_t now_ms)
 {
     while (w->count > 0 && w->sent_ms[w->head] <= now_ms - rl->window_ms) {
-        w->head = (w->head + 1) % rl->messages;
+        w->head = (w->head + 1) % w->capacity;
         w->count--;
     }
 }
@@ -78,7 +88,7 @@ static void shard_sweep(struct rate_limit *rl, struct rate_shard *shard, int64_t
         struct rate_window *w = m->slots[i].value;
         if (m->slots[i].key && w->last_ms <= now_ms - rl->window_ms) {
             idmap_remove(m, m->slots[i].key); /* shifts a later entry into slot i */
-            free(w);
+            window_free(w);
             continue;
         }
         i++;
@@ -92,12 +102,28 @@ static struct rate_window *window_of(struct rate_limit *rl, struct rate_shard *s
     struct rate_window *w = idmap_get(&shard->users, (uint64_t)user_id);
     if (w) return w;
     if (++shard->added_since_sweep >= RATE_SWEEP_EVERY) shard_sweep(rl, shard, now_ms);
-    w = calloc(1, sizeof *w + sizeof w->sent_ms[0] * (size_t)rl->messages);
+    w = calloc(1, sizeof *w);
     if (w && idmap_put(&shard->users, (uint64_t)user_id, w) != 0) {
         free(w);
         w = NULL;
     }
     return w;
+}
+
+/* Makes room for one more send: doubles the ring, oldest first. */
+static bool window_grow(struct rate_window *w, int limit)
+{
+    if (w->count < w->capacity) return true;
+    int capacity = w->capacity ? w->capacity * 2 : 4;
+    if (capacity > limit) capacity = limit;
+    int64_t *ring = malloc(sizeof *ring * (size_t)capacity);
+    if (!ring) return false;
+    for (int i = 0; i < w->count; i++) ring[i] = w->sent_ms[(w->head + i) % w->capacity];
+    free(w->sent_ms);
+    w->sent_ms = ring;
+    w->capacity = capacity;
+    w->head = 0;
+    return true;
 }
 
 bool rate_limit_acquire(struct rate_limit *rl, int64_t user_id, int64_t now_ms,
@@ -110,7 +136,11 @@ bool rate_limit_acquire(struct rate_limit *rl, int64_t user_id, int64_t now_ms,
     if (!w) goto out; /* out of memory: refuse rather than go unlimited */
     window_expire(rl, w, now_ms);
     if (w->count < rl->messages) {
-        w->sent_ms[(w->head + w->count) % rl->messages] = now_ms;
+        if (!window_grow(w, rl->messages)) {
+            w = NULL; /* out of memory: refuse rather than go unlimited */
+            goto out;
+        }
+        w->sent_ms[(w->head + w->count) % w->capacity] = now_ms;
         w->count++;
         w->last_ms = now_ms;
         allowed = true;
@@ -131,11 +161,11 @@ void rate_limit_release(struct rate_limit *rl, int64_t user_id, int64_t taken_ms
     if (w && w->count > 0) {
         /* Remove the newest entry with that time, shifting newer ones down. */
         for (int i = w->count - 1; i >= 0; i--) {
-            int at = (w->head + i) % rl->messages;
+            int at = (w->head + i) % w->capacity;
             if (w->sent_ms[at] != taken_ms) continue;
             for (int j = i; j < w->count - 1; j++)
-                w->sent_ms[(w->head + j) % rl->messages] =
-                    w->sent_ms[(w->head + j + 1) % rl->messages];
+                w->sent_ms[(w->head + j) % w->capacity] =
+                    w->sent_ms[(w->head + j + 1) % w->capacity];
             w->count--;
             break;
         }

@@ -48,10 +48,30 @@ static int bound_port(struct loop *loop)
     return ntohs(((struct sockaddr_in *)&addr)->sin_port);
 }
 
+/* SO_REUSEPORT lets every loop listen on the one port, but it would also let
+ * a second chatd share that port silently and take half the connections:
+ * refuse to start when anything already listens there. */
+static int check_port_free(const struct sockaddr_storage *addr, int port)
+{
+    if (port == 0) return 0;
+    int fd = socket(addr->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return CHAT_E_IO;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    socklen_t len = addr->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                : sizeof(struct sockaddr_in);
+    int rc = bind(fd, (const struct sockaddr *)addr, len);
+    close(fd);
+    if (rc == 0) return 0;
+    log_error("cannot listen on port %d: it is in use (another chatd?)", port);
+    return CHAT_E_IO;
+}
+
 static int server_start_loops(struct server *s)
 {
     struct sockaddr_storage addr;
     int err = resolve_listen_address(&s->config, s->config.port, &addr);
+    if (!err) err = check_port_free(&addr, s->config.port);
     if (err) return err;
     s->loops = calloc((size_t)s->loop_count, sizeof *s->loops);
     if (!s->loops) return CHAT_E_NOMEM;
@@ -105,7 +125,8 @@ int server_start(struct server *s)
     s->rate_limit = rate_limit_new(s->config.rate_limit_messages, s->config.rate_limit_window_ms);
     if (!s->registry || !s->ip_limit || !s->rate_limit) return CHAT_E_NOMEM;
 
-    int err = store_open(&s->store, s->config.database_url, err_text, sizeof err_text);
+    int err = store_open(&s->store, s->config.database_url, s->config.db_pool_size, err_text,
+                         sizeof err_text);
     if (err) {
         log_error("storage: %s", err_text);
         return err;
@@ -113,8 +134,10 @@ int server_start(struct server *s)
     if (uv_loop_init(&s->main_loop) != 0) return CHAT_E_INTERNAL;
     err = server_start_loops(s);
     if (err) return err;
-    log_info("chatd listening on %s:%d with %d workers, storage %s", s->config.host, s->port,
-             s->loop_count, s->config.database_url);
+    /* the URL itself may carry a password: name the engine only */
+    log_info("chatd listening on %s:%d with %d workers, storage %s with %d connection(s)",
+             s->config.host, s->port, s->loop_count, store_engine_name(s->store),
+             store_pool_size(s->store));
     return 0;
 }
 

@@ -722,8 +722,12 @@ fail:
     return rc;
 }
 
+/* One connection: SQLite has one writer at a time, and group commit already
+ * gives that writer whole batches. */
 const struct store_engine store_engine_sqlite = {
     .name = "sqlite",
+    .max_connections = 1,
+    .batch_max = STORE_BATCH_MAX,
     .open = engine_open,
     .run_batch = engine_run_batch,
     .ping = engine_ping,

@@ -1,6 +1,7 @@
 /* The engine-independent half of the store: picks an engine from
- * DATABASE_URL, runs the storage thread that group-commits whatever event
- * loops have submitted, keeps the readiness flag current, and owns the
+ * DATABASE_URL, runs the storage threads (one per engine connection) that
+ * group-commit whatever event loops have submitted, routes each op to a
+ * thread by its user, keeps the readiness flags current, and owns the
  * lifetime rules of store_op. */
 #include "store/store.h"
 
@@ -15,37 +16,52 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The most ops one transaction carries. Past this, a commit holds back the
- * acknowledgement of the first op for too long, and one fsync is already
- * shared by enough ops that a bigger batch buys little. */
-#define STORE_BATCH_MAX 512
-
 /* How often the database is pinged, busy or idle, so /ready never lags the
- * truth by more than this. */
+ * truth by more than this; while it does not answer, pings come faster and
+ * the engine spaces its reconnection attempts with its own backoff. */
 #define STORE_PING_INTERVAL_MS 1000
+#define STORE_PING_RETRY_MS 100
 
-struct store {
-    const struct store_engine *engine;
-    void *engine_state; /* touched only by the storage thread */
+/* A batch that has waited on the database this long makes store_ready false
+ * while it waits: a server that accepts connections but does not answer is
+ * not ready, and the engine's own deadline ends the wait later. */
+#define STORE_STALL_MS 1500
+
+/* One storage thread with its submission list and its engine state (for
+ * PostgreSQL, one connection). */
+struct store_worker {
+    struct store *store;
+    void *engine_state; /* touched only by this worker's thread */
     pthread_t thread;
 
     /* The submission list: the lock is held only to link or unlink ops. */
     pthread_mutex_t lock;
-    pthread_cond_t wake;   /* the storage thread sleeps on it */
+    pthread_cond_t wake;   /* the thread sleeps on it */
     struct store_op *head; /* oldest submitted op, guarded by lock */
     struct store_op *tail; /* guarded by lock */
     bool stopping;         /* guarded by lock */
-
-    /* Start-up hand-shake: the engine is opened on the storage thread, and
-     * store_open waits here for the outcome. */
-    pthread_cond_t started_cond;
-    bool started;    /* guarded by lock */
-    int open_status; /* guarded by lock */
-    const char *url; /* valid until started */
-    char *err;       /* the caller's buffer, valid until started */
-    size_t errlen;
+    bool sync_ready;       /* lock and wake were initialized */
+    bool thread_started;
 
     atomic_bool ready;
+    atomic_int_fast64_t busy_since_ms; /* monotonic start of the running batch, 0 when idle */
+};
+
+struct store {
+    const struct store_engine *engine;
+    struct store_worker *workers;
+    int worker_count;
+    atomic_uint next_worker; /* ops with no user go to the workers in turn */
+
+    /* Start-up hand-shake: each engine connection is opened on its own
+     * thread, and store_open waits here until every thread has tried. */
+    pthread_mutex_t start_lock;
+    pthread_cond_t started_cond;
+    int started;     /* guarded by start_lock */
+    int open_status; /* the first failure, guarded by start_lock */
+    const char *url; /* valid until every thread started */
+    char *err;       /* the caller's buffer, valid until every thread started */
+    size_t errlen;
 };
 
 /* ---------------------------------------------------------------------------
@@ -125,32 +141,83 @@ void store_op_free(struct store_op *op)
 }
 
 /* ---------------------------------------------------------------------------
- * Submission
+ * Submission and routing
  * ------------------------------------------------------------------------- */
+
+/* The user whose operations must stay in order, or 0 for an op that may run
+ * on any thread. */
+static int64_t store_op_user(const struct store_op *op)
+{
+    switch (op->kind) {
+    case STORE_OP_DM_SEND:
+        return op->dm_send.sender_id;
+    case STORE_OP_HISTORY:
+        return op->history.user_id;
+    case STORE_OP_AUTH:
+        return op->auth.user_id;
+    case STORE_OP_PING:
+    case STORE_OP_PROFILE:
+    case STORE_OP_REVALIDATE:
+        break;
+    }
+    return 0;
+}
+
+static struct store_worker *store_route(struct store *store, const struct store_op *op)
+{
+    if (store->worker_count == 1) return &store->workers[0];
+    uint64_t user = (uint64_t)store_op_user(op);
+    if (user == 0) {
+        unsigned turn = atomic_fetch_add_explicit(&store->next_worker, 1, memory_order_relaxed);
+        return &store->workers[turn % (unsigned)store->worker_count];
+    }
+    /* Fibonacci hashing: consecutive ids spread over the threads, and so do
+     * ids that share a stride (all even, say). */
+    uint64_t mixed = user * 0x9E3779B97F4A7C15ULL;
+    return &store->workers[(mixed >> 32) % (uint64_t)store->worker_count];
+}
 
 void store_submit(struct store *store, struct store_op *op)
 {
+    struct store_worker *worker = store_route(store, op);
     op->next = NULL;
-    pthread_mutex_lock(&store->lock);
-    bool was_empty = store->head == NULL;
+    pthread_mutex_lock(&worker->lock);
+    bool was_empty = worker->head == NULL;
     if (was_empty)
-        store->head = op;
+        worker->head = op;
     else
-        store->tail->next = op;
-    store->tail = op;
-    pthread_mutex_unlock(&store->lock);
+        worker->tail->next = op;
+    worker->tail = op;
+    pthread_mutex_unlock(&worker->lock);
     /* A non-empty list means the thread was already woken, or is running a
      * batch and will look again before it sleeps. */
-    if (was_empty) pthread_cond_signal(&store->wake);
+    if (was_empty) pthread_cond_signal(&worker->wake);
 }
 
 bool store_ready(const struct store *store)
 {
-    return atomic_load(&store->ready);
+    int64_t now = clock_monotonic_ms();
+    for (int i = 0; i < store->worker_count; i++) {
+        const struct store_worker *worker = &store->workers[i];
+        if (!atomic_load(&worker->ready)) return false;
+        int64_t since = atomic_load(&worker->busy_since_ms);
+        if (since != 0 && now - since > STORE_STALL_MS) return false;
+    }
+    return true;
+}
+
+int store_pool_size(const struct store *store)
+{
+    return store->worker_count;
+}
+
+const char *store_engine_name(const struct store *store)
+{
+    return store->engine->name;
 }
 
 /* ---------------------------------------------------------------------------
- * The storage thread
+ * The storage threads
  * ------------------------------------------------------------------------- */
 
 static struct timespec store_deadline(int64_t monotonic_ms)
@@ -162,71 +229,93 @@ static struct timespec store_deadline(int64_t monotonic_ms)
 
 /* Waits until something is submitted, the store is stopping, or the
  * deadline passes; then takes the whole list. */
-static struct store_op *store_take(struct store *store, int64_t deadline_ms, bool *stopping)
+static struct store_op *store_take(struct store_worker *worker, int64_t deadline_ms, bool *stopping)
 {
     struct timespec deadline = store_deadline(deadline_ms);
-    pthread_mutex_lock(&store->lock);
-    while (!store->head && !store->stopping) {
-        if (pthread_cond_timedwait(&store->wake, &store->lock, &deadline) == ETIMEDOUT) break;
+    pthread_mutex_lock(&worker->lock);
+    while (!worker->head && !worker->stopping) {
+        if (pthread_cond_timedwait(&worker->wake, &worker->lock, &deadline) == ETIMEDOUT) break;
     }
-    struct store_op *list = store->head;
-    store->head = store->tail = NULL;
-    *stopping = store->stopping;
-    pthread_mutex_unlock(&store->lock);
+    struct store_op *list = worker->head;
+    worker->head = worker->tail = NULL;
+    *stopping = worker->stopping;
+    pthread_mutex_unlock(&worker->lock);
     return list;
 }
 
-/* Runs list in batches of at most STORE_BATCH_MAX ops: one engine call (one
- * transaction) per batch, then every done callback of that batch. */
-static void store_run_list(struct store *store, struct store_op *list)
+static void store_set_ready(struct store_worker *worker, bool ok)
 {
+    bool was = atomic_exchange(&worker->ready, ok);
+    int index = (int)(worker - worker->store->workers);
+    if (was && !ok) log_error("store: connection %d: the database stopped answering", index);
+    if (!was && ok) log_info("store: connection %d: the database answers again", index);
+}
+
+/* Runs list in batches of at most the engine's batch_max ops: one engine
+ * call (one transaction) per batch, then every done callback of that batch. */
+static void store_run_list(struct store_worker *worker, struct store_op *list)
+{
+    const struct store_engine *engine = worker->store->engine;
     struct store_op *batch[STORE_BATCH_MAX];
     while (list) {
         size_t n = 0;
-        for (; list && n < STORE_BATCH_MAX; list = list->next) batch[n++] = list;
-        store->engine->run_batch(store->engine_state, batch, n);
+        for (; list && n < engine->batch_max; list = list->next) batch[n++] = list;
+        atomic_store(&worker->busy_since_ms, clock_monotonic_ms());
+        engine->run_batch(worker->engine_state, batch, n);
+        atomic_store(&worker->busy_since_ms, 0);
+        if (engine->healthy && !engine->healthy(worker->engine_state))
+            store_set_ready(worker, false);
         for (size_t i = 0; i < n; i++) batch[i]->done(batch[i]);
     }
 }
 
-static void store_ping(struct store *store)
+/* Pings, and says when the next ping is due: soon while the database does
+ * not answer, so that readiness comes back as soon as the engine is back. */
+static int64_t store_ping(struct store_worker *worker)
 {
-    bool ok = store->engine->ping(store->engine_state);
-    bool was = atomic_exchange(&store->ready, ok);
-    if (was && !ok) log_error("store: the database stopped answering");
-    if (!was && ok) log_info("store: the database answers again");
+    const struct store_engine *engine = worker->store->engine;
+    atomic_store(&worker->busy_since_ms, clock_monotonic_ms());
+    bool ok = engine->ping(worker->engine_state);
+    atomic_store(&worker->busy_since_ms, 0);
+    store_set_ready(worker, ok);
+    return clock_monotonic_ms() + (ok ? STORE_PING_INTERVAL_MS : STORE_PING_RETRY_MS);
 }
 
-/* Opens the engine on this thread and tells store_open how it went. */
-static bool store_thread_open(struct store *store)
+/* Opens this thread's engine state and tells store_open how it went. */
+static bool store_thread_open(struct store_worker *worker)
 {
-    int rc = store->engine->open(&store->engine_state, store->url, store->err, store->errlen);
-    atomic_store(&store->ready, rc == 0);
-    pthread_mutex_lock(&store->lock);
-    store->open_status = rc;
-    store->started = true;
-    pthread_mutex_unlock(&store->lock);
+    struct store *store = worker->store;
+    char err[256] = "";
+    int rc = store->engine->open(&worker->engine_state, store->url, err, sizeof err);
+    atomic_store(&worker->ready, rc == 0);
+    pthread_mutex_lock(&store->start_lock);
+    if (rc != 0 && store->open_status == 0) {
+        store->open_status = rc;
+        snprintf(store->err, store->errlen, "%s", err);
+    }
+    store->started++;
     pthread_cond_signal(&store->started_cond);
+    pthread_mutex_unlock(&store->start_lock);
     return rc == 0;
 }
 
 static void *store_thread_main(void *arg)
 {
-    struct store *store = arg;
-    if (!store_thread_open(store)) return NULL;
+    struct store_worker *worker = arg;
+    const struct store_engine *engine = worker->store->engine;
+    if (!store_thread_open(worker)) return NULL;
 
     int64_t next_ping = clock_monotonic_ms() + STORE_PING_INTERVAL_MS;
     for (;;) {
         bool stopping;
-        struct store_op *list = store_take(store, next_ping, &stopping);
-        if (list) store_run_list(store, list);
-        if (clock_monotonic_ms() >= next_ping) {
-            store_ping(store);
-            next_ping = clock_monotonic_ms() + STORE_PING_INTERVAL_MS;
-        }
+        struct store_op *list = store_take(worker, next_ping, &stopping);
+        if (list) store_run_list(worker, list);
+        if (clock_monotonic_ms() >= next_ping || (list && !atomic_load(&worker->ready)))
+            next_ping = store_ping(worker);
         if (!list && stopping) break;
     }
-    store->engine->close(store->engine_state);
+    engine->close(worker->engine_state);
+    worker->engine_state = NULL;
     return NULL;
 }
 
@@ -242,77 +331,129 @@ static int store_pick_engine(const char *url, const struct store_engine **engine
         return 0;
     }
     if (strncmp(url, "postgres://", 11) == 0 || strncmp(url, "postgresql://", 13) == 0) {
-        snprintf(err, errlen, "PostgreSQL support is not built yet");
-        return CHAT_E_CONFIG;
+        *engine = &store_engine_postgres;
+        return 0;
     }
     /* The URL itself is not echoed: it may carry a password. */
-    snprintf(err, errlen, "DATABASE_URL must start with sqlite: or postgres://");
+    snprintf(err, errlen, "DATABASE_URL must start with sqlite:, postgres:// or postgresql://");
     return CHAT_E_CONFIG;
 }
 
-static int store_init_sync(struct store *store)
+/* A condition variable that waits on the monotonic clock. */
+static int store_cond_init_monotonic(pthread_cond_t *cond)
 {
     pthread_condattr_t attr;
     if (pthread_condattr_init(&attr) != 0) return CHAT_E_NOMEM;
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    int rc = CHAT_E_NOMEM;
-    if (pthread_mutex_init(&store->lock, NULL) != 0) goto out_attr;
-    if (pthread_cond_init(&store->wake, &attr) != 0) goto out_lock;
-    if (pthread_cond_init(&store->started_cond, NULL) != 0) goto out_wake;
-    rc = 0;
-    goto out_attr;
-out_wake:
-    pthread_cond_destroy(&store->wake);
-out_lock:
-    pthread_mutex_destroy(&store->lock);
-out_attr:
+    int rc = pthread_cond_init(cond, &attr) == 0 ? 0 : CHAT_E_NOMEM;
     pthread_condattr_destroy(&attr);
     return rc;
 }
 
-static void store_destroy_sync(struct store *store)
+static int store_worker_init(struct store *store, struct store_worker *worker)
 {
-    pthread_cond_destroy(&store->started_cond);
-    pthread_cond_destroy(&store->wake);
-    pthread_mutex_destroy(&store->lock);
-}
-
-/* Starts the storage thread and waits for it to open the engine. */
-static int store_start_thread(struct store *store, char *err, size_t errlen)
-{
-    if (pthread_create(&store->thread, NULL, store_thread_main, store) != 0) {
-        snprintf(err, errlen, "cannot start the storage thread");
+    worker->store = store;
+    atomic_init(&worker->ready, false);
+    atomic_init(&worker->busy_since_ms, 0);
+    if (pthread_mutex_init(&worker->lock, NULL) != 0) return CHAT_E_NOMEM;
+    if (store_cond_init_monotonic(&worker->wake) != 0) {
+        pthread_mutex_destroy(&worker->lock);
         return CHAT_E_NOMEM;
     }
-    pthread_mutex_lock(&store->lock);
-    while (!store->started) pthread_cond_wait(&store->started_cond, &store->lock);
-    int rc = store->open_status;
-    pthread_mutex_unlock(&store->lock);
-    store->url = NULL;
-    store->err = NULL;
-    if (rc != 0) pthread_join(store->thread, NULL);
-    return rc;
+    worker->sync_ready = true;
+    return 0;
 }
 
-int store_open(struct store **out, const char *database_url, char *err, size_t errlen)
+/* Stops and joins the worker's thread (it runs what it holds first). */
+static void store_worker_stop(struct store_worker *worker)
+{
+    if (worker->thread_started) {
+        pthread_mutex_lock(&worker->lock);
+        worker->stopping = true;
+        pthread_mutex_unlock(&worker->lock);
+        pthread_cond_signal(&worker->wake);
+        pthread_join(worker->thread, NULL);
+        worker->thread_started = false;
+    }
+    if (worker->sync_ready) {
+        pthread_cond_destroy(&worker->wake);
+        pthread_mutex_destroy(&worker->lock);
+        worker->sync_ready = false;
+    }
+}
+
+/* Frees the store and everything store_open set up; threads are stopped
+ * first. Accepts a half-built store. */
+static void store_destroy(struct store *store)
+{
+    for (int i = 0; i < store->worker_count; i++) store_worker_stop(&store->workers[i]);
+    free(store->workers);
+    pthread_cond_destroy(&store->started_cond);
+    pthread_mutex_destroy(&store->start_lock);
+    free(store);
+}
+
+/* Starts every worker's thread and waits until each has opened its engine
+ * state (or failed to). */
+static int store_start_threads(struct store *store, char *err, size_t errlen)
+{
+    int rc = 0, launched = 0;
+    for (int i = 0; i < store->worker_count && rc == 0; i++) {
+        struct store_worker *worker = &store->workers[i];
+        rc = store_worker_init(store, worker);
+        if (rc == 0 && pthread_create(&worker->thread, NULL, store_thread_main, worker) != 0) {
+            snprintf(err, errlen, "cannot start a storage thread");
+            rc = CHAT_E_NOMEM;
+        }
+        if (rc == 0) {
+            worker->thread_started = true;
+            launched++;
+        }
+    }
+    pthread_mutex_lock(&store->start_lock);
+    while (store->started < launched) pthread_cond_wait(&store->started_cond, &store->start_lock);
+    pthread_mutex_unlock(&store->start_lock);
+    return rc != 0 ? rc : store->open_status;
+}
+
+int store_open(struct store **out, const char *database_url, int pool_size, char *err,
+               size_t errlen)
 {
     *out = NULL;
+    const struct store_engine *engine;
+    int rc = store_pick_engine(database_url, &engine, err, errlen);
+    if (rc != 0) return rc;
+    if (engine->setup && (rc = engine->setup(database_url, err, errlen)) != 0) return rc;
+
+    rc = CHAT_E_NOMEM;
     struct store *store = calloc(1, sizeof *store);
-    if (!store) return CHAT_E_NOMEM;
-    int rc = store_pick_engine(database_url, &store->engine, err, errlen);
-    if (rc != 0) goto fail_store;
-    rc = store_init_sync(store);
-    if (rc != 0) goto fail_store;
+    if (!store) return rc;
+    store->engine = engine;
+    store->worker_count = pool_size < 1 ? 1 : pool_size;
+    if (store->worker_count > engine->max_connections)
+        store->worker_count = engine->max_connections;
+    store->workers = calloc((size_t)store->worker_count, sizeof *store->workers);
+    if (!store->workers) goto fail_store;
+    if (pthread_mutex_init(&store->start_lock, NULL) != 0) goto fail_workers;
+    if (pthread_cond_init(&store->started_cond, NULL) != 0) goto fail_lock;
+
     store->url = database_url;
     store->err = err;
     store->errlen = errlen;
-    rc = store_start_thread(store, err, errlen);
-    if (rc != 0) goto fail_sync;
+    rc = store_start_threads(store, err, errlen);
+    store->url = NULL;
+    store->err = NULL;
+    if (rc != 0) {
+        store_destroy(store); /* stops the threads that did start */
+        return rc;
+    }
     *out = store;
     return 0;
 
-fail_sync:
-    store_destroy_sync(store);
+fail_lock:
+    pthread_mutex_destroy(&store->start_lock);
+fail_workers:
+    free(store->workers);
 fail_store:
     free(store);
     return rc;
@@ -320,12 +461,5 @@ fail_store:
 
 void store_close(struct store *store)
 {
-    if (!store) return;
-    pthread_mutex_lock(&store->lock);
-    store->stopping = true;
-    pthread_mutex_unlock(&store->lock);
-    pthread_cond_signal(&store->wake);
-    pthread_join(store->thread, NULL);
-    store_destroy_sync(store);
-    free(store);
+    if (store) store_destroy(store);
 }

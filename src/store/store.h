@@ -3,7 +3,10 @@
  * submitted, runs the whole batch on the engine chosen by DATABASE_URL in one
  * transaction (group commit: one commit and one sync for many operations), and
  * then calls each operation's done callback. The engine is a small vtable, so
- * SQLite and PostgreSQL sit behind the same calls. */
+ * SQLite and PostgreSQL sit behind the same calls. An engine that can use
+ * several connections (PostgreSQL) gets one storage thread per connection;
+ * each op goes to a thread chosen by its user, so one user's operations run
+ * in the order they were submitted. */
 #ifndef CHATD_STORE_STORE_H
 #define CHATD_STORE_STORE_H
 
@@ -16,11 +19,11 @@
 #define STORE_HISTORY_MAX 100
 
 enum store_op_kind {
-    STORE_OP_PING,    /* does the database answer (readiness) */
-    STORE_OP_AUTH,    /* revocation and existence checks for a verified token */
-    STORE_OP_PROFILE, /* one user's public profile */
-    STORE_OP_DM_SEND, /* relationship checks, then an idempotent insert of a DM */
-    STORE_OP_HISTORY, /* one page of a conversation, newest page first */
+    STORE_OP_PING,       /* does the database answer (readiness) */
+    STORE_OP_AUTH,       /* revocation and existence checks for a verified token */
+    STORE_OP_PROFILE,    /* one user's public profile */
+    STORE_OP_DM_SEND,    /* relationship checks, then an idempotent insert of a DM */
+    STORE_OP_HISTORY,    /* one page of a conversation, newest page first */
     STORE_OP_REVALIDATE, /* are these sessions' tokens and users still valid */
 };
 
@@ -28,8 +31,8 @@ enum store_op_kind {
 struct store_session {
     uint64_t conn_id; /* the caller's, passed through */
     int64_t user_id;
-    char *jti;        /* owned by the op */
-    int status;       /* out: 0, CHAT_E_TOKEN_REVOKED or CHAT_E_USER_NOT_FOUND */
+    char *jti;  /* owned by the op */
+    int status; /* out: 0, CHAT_E_TOKEN_REVOKED or CHAT_E_USER_NOT_FOUND */
 };
 
 /* A user as the chat shows it (users_auth joined with user_profile_info).
@@ -150,19 +153,35 @@ struct store_op {
 
 struct store;
 
-/* Opens the engine named by database_url ("sqlite:<path>" or
- * "postgres://…"), applies pending migrations and starts the storage thread.
- * On failure returns a CHAT_E_* code and writes a sentence into err. */
-int store_open(struct store **out, const char *database_url, char *err, size_t errlen);
+/* Opens the engine named by database_url ("sqlite:<path>",
+ * "postgres://…" or "postgresql://…"), applies pending migrations and starts
+ * the storage threads: pool_size of them (DB_POOL_SIZE), each with its own
+ * connection, capped by what the engine can use (SQLite: one). On failure
+ * returns a CHAT_E_* code and writes a sentence into err; the sentence never
+ * repeats the URL, which may hold a password. */
+int store_open(struct store **out, const char *database_url, int pool_size, char *err,
+               size_t errlen);
 
-/* Queues op for the storage thread. Thread-safe, never blocks on I/O. The
- * store owns op until it calls op->done. */
+/* Queues op for a storage thread. Thread-safe, never blocks on I/O. The
+ * store owns op until it calls op->done. Ops of one user (the sender of a
+ * DM, the reader of a history page, the user authenticating) always go to
+ * the same thread, so they run and complete in submission order; ops with
+ * no user (PING, PROFILE, REVALIDATE) go to the threads in turn. */
 void store_submit(struct store *store, struct store_op *op);
 
-/* True while the database answers (what GET /ready reports). Thread-safe. */
+/* True while the database answers on every connection (what GET /ready
+ * reports): false once a ping or a batch has failed, or a batch has been
+ * waiting on the database for more than a second and a half. Thread-safe. */
 bool store_ready(const struct store *store);
 
-/* Runs what was submitted, stops the thread and closes the engine. */
+/* The number of storage threads (connections) store_open started. */
+int store_pool_size(const struct store *store);
+
+/* "sqlite" or "postgres": what to log instead of DATABASE_URL, which may
+ * hold a password. */
+const char *store_engine_name(const struct store *store);
+
+/* Runs what was submitted, stops the threads and closes the engine. */
 void store_close(struct store *store);
 
 /* A zeroed op of the given kind (NULL when out of memory). */
@@ -179,17 +198,31 @@ void store_op_clear_results(struct store_op *op);
 void store_user_clear(struct store_user *user);
 void store_message_clear(struct store_message *message);
 
-/* What an engine provides. run_batch executes ops[0..n) in one transaction
- * where the engine can, sets each op's status and results, and must leave a
- * failing op's error confined to that op (a savepoint per op). */
+/* What an engine provides. setup (optional) runs once on the caller of
+ * store_open before any thread starts: migrations shared by every
+ * connection. open, run_batch, ping, healthy and close run on one storage
+ * thread, on the state open made for that thread. run_batch executes
+ * ops[0..n) in one transaction where the engine can, sets each op's status
+ * and results, and must leave a failing op's error confined to that op.
+ * ping is true when the database answers (an engine that lost its
+ * connection reconnects here, with its own backoff); healthy (optional, no
+ * I/O) is false once the engine knows its connection is gone. */
 struct store_engine {
     const char *name;
+    int max_connections; /* storage threads this engine can use */
+    size_t batch_max;    /* ops per transaction, at most STORE_BATCH_MAX */
+    int (*setup)(const char *url, char *err, size_t errlen);
     int (*open)(void **state, const char *url, char *err, size_t errlen);
     void (*run_batch)(void *state, struct store_op **ops, size_t n);
-    bool (*ping)(void *state); /* true when the database answers */
+    bool (*ping)(void *state);
+    bool (*healthy)(void *state);
     void (*close)(void *state);
 };
 
+/* The most ops one transaction carries, whatever the engine. */
+#define STORE_BATCH_MAX 512
+
 extern const struct store_engine store_engine_sqlite;
+extern const struct store_engine store_engine_postgres;
 
 #endif

@@ -25,6 +25,11 @@ Starting servers yourself (e.g. a module fixture with special limits)
 
 Server (srv)
   srv.port, srv.host, srv.tmpdir, srv.db_path, srv.secret, srv.env
+  srv.engine, srv.db_url          "sqlite" or "postgres" (CHATD_TEST_ENGINE), and
+                                  the server's DATABASE_URL
+  srv.db_query(sql) -> rows       run SQL on the server's database (either engine)
+  srv.stored_plaintext(needle)    where the bytes needle appear in the database's
+                                  files and cells ([] when nowhere)
   srv.users                       {"alice": "1", ...} username -> id string
   srv.ctl(*args) -> str           run chatctl, return stdout stripped (raises on failure)
   srv.user_add(name, display_name=None, picture=None) -> id
@@ -44,6 +49,11 @@ Server (srv)
 
 Plain helpers
   free_port() -> int
+  ENGINE                          the engine of this run: CHATD_TEST_ENGINE=sqlite
+                                  (default, a file per server) or postgres (a
+                                  fresh database per server on the server
+                                  CHATD_TEST_POSTGRES_URL names, dropped after)
+  pg_url(dbname, base=None) -> str  psql(url, sql) -> rows
   http_get(port, path, headers=None, *, method="GET", version="HTTP/1.1",
            body=b"", timeout=5, source_ip=None) -> HttpResponse
   http_raw(port, data, timeout=5, source_ip=None) -> HttpResponse
@@ -97,6 +107,7 @@ import secrets
 import shutil
 import signal
 import socket
+import sqlite3
 import string
 import subprocess
 import tempfile
@@ -130,6 +141,32 @@ CONFIG_VARS = (
 ).split()
 
 _live_servers = []  # every started, not yet stopped Server
+
+
+# ---------------------------------------------------------------------------
+# Storage engine: scripts/run-tests.sh runs the whole suite once per engine.
+
+ENGINE = os.environ.get("CHATD_TEST_ENGINE", "sqlite")
+POSTGRES_URL = os.environ.get("CHATD_TEST_POSTGRES_URL", "")
+
+
+def pg_url(dbname, base=None):
+    """base (default CHATD_TEST_POSTGRES_URL) with its database name replaced."""
+    scheme, _, rest = (base or POSTGRES_URL).partition("://")
+    hostpart, _, tail = rest.partition("/")
+    query = tail.partition("?")[2]
+    return "%s://%s/%s%s" % (scheme, hostpart, dbname, "?" + query if query else "")
+
+
+def psql(url, sql, timeout=30):
+    """Run one SQL command with psql; its rows as lists of str (None for NULL)."""
+    p = subprocess.run(["psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-P", "null=\\N",
+                        "-F", "\x1f", "-d", url, "-c", sql],
+                       capture_output=True, text=True, timeout=timeout)
+    if p.returncode != 0:
+        raise AssertionError("psql %r failed: %s" % (sql[:200], p.stderr.strip()))
+    return [[None if v == "\\N" else v for v in line.split("\x1f")]
+            for line in p.stdout.splitlines()]
 
 
 # ---------------------------------------------------------------------------
@@ -296,6 +333,16 @@ class Server:
     def __init__(self, env=None, users=(), follows=(), setup=None):
         self.tmpdir = tempfile.mkdtemp(prefix="chatd-e2e-")
         self.db_path = os.path.join(self.tmpdir, "chat.db")
+        self.db_name = None  # the PostgreSQL database this Server created
+        self.db_url = (env or {}).get("DATABASE_URL") or "sqlite:" + self.db_path
+        if ENGINE == "postgres" and "DATABASE_URL" not in (env or {}):
+            if not POSTGRES_URL:
+                pytest.fail("CHATD_TEST_ENGINE=postgres needs CHATD_TEST_POSTGRES_URL "
+                            "(scripts/pg-test-server.sh start prints one)")
+            self.db_name = "chatd_e2e_" + secrets.token_hex(6)
+            psql(POSTGRES_URL, "CREATE DATABASE %s" % self.db_name)
+            self.db_url = pg_url(self.db_name)
+        self.engine = "sqlite" if self.db_url.startswith("sqlite:") else "postgres"
         self.secret = "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(48))
         self.host = "127.0.0.1"
         self.port = None
@@ -310,7 +357,7 @@ class Server:
         base = {k: v for k, v in os.environ.items() if k not in CONFIG_VARS}
         base.update({
             "HOST": self.host,
-            "DATABASE_URL": "sqlite:" + self.db_path,
+            "DATABASE_URL": self.db_url,
             "JWT_SECRET": self.secret,
             "MESSAGE_ENCRYPTION_KEY": secrets.token_hex(32),
             "WORKERS": "2",
@@ -500,8 +547,70 @@ class Server:
 
     def cleanup(self):
         self._kill()
+        if self.db_name:
+            psql(POSTGRES_URL, "DROP DATABASE IF EXISTS %s WITH (FORCE)" % self.db_name)
+            self.db_name = None
         if os.environ.get("E2E_KEEP_TMP") != "1":
             shutil.rmtree(self.tmpdir, ignore_errors=True)
+
+    # -- the database, either engine ---------------------------------------
+
+    def db_query(self, sql):
+        """Rows of a query on this server's database: tuples (SQLite values;
+        text from psql, None for NULL, on PostgreSQL)."""
+        if self.engine == "sqlite":
+            con = sqlite3.connect("file:%s?mode=ro" % self.db_path, uri=True, timeout=5)
+            try:
+                return [tuple(r) for r in con.execute(sql).fetchall()]
+            finally:
+                con.close()
+        return [tuple(r) for r in psql(self.db_url, sql)]
+
+    def _db_files(self):
+        """The files that hold this database: SQLite's file and WAL; for
+        PostgreSQL the database's directory and the cluster's WAL (when this
+        process may read them)."""
+        if self.engine == "sqlite":
+            assert os.path.isfile(self.db_path), "no database file at %s" % self.db_path
+            return [p for p in (self.db_path, self.db_path + "-wal") if os.path.isfile(p)]
+        (data_dir, oid), = psql(self.db_url, "SELECT current_setting('data_directory'), oid "
+                                "FROM pg_database WHERE datname = current_database()")
+        files = []
+        for d in (os.path.join(data_dir, "base", oid), os.path.join(data_dir, "pg_wal")):
+            try:
+                files += [os.path.join(d, n) for n in os.listdir(d)]
+            except OSError:
+                pass
+        return [p for p in files if os.path.isfile(p) and os.access(p, os.R_OK)]
+
+    def _db_cells_with(self, needle):
+        if self.engine == "sqlite":
+            found = set()
+            for (name,) in self.db_query("SELECT name FROM sqlite_master WHERE type='table'"):
+                for row in self.db_query('SELECT * FROM "%s"' % name.replace('"', '""')):
+                    for v in row:
+                        raw = v.encode() if isinstance(v, str) else v
+                        if isinstance(raw, bytes) and needle in raw:
+                            found.add("table %s" % name)
+            return sorted(found)
+        columns = self.db_query(
+            "SELECT table_name, column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = current_schema() AND data_type IN "
+            "('text', 'bytea', 'character varying', 'json', 'jsonb')")
+        checks = ["SELECT '%s.%s' FROM \"%s\" WHERE position(decode('%s', 'hex') IN %s) > 0" % (
+            t, c, t, needle.hex(), '"%s"' % c if ty == "bytea" else "convert_to(\"%s\"::text, 'UTF8')" % c)
+            for t, c, ty in columns]
+        return sorted({r[0] for r in self.db_query(" UNION ".join(checks))}) if checks else []
+
+    def stored_plaintext(self, needle):
+        """Where the bytes `needle` appear in what the database keeps: its
+        files and every text or binary cell of every table. [] when nowhere."""
+        found = []
+        for path in self._db_files():
+            with open(path, "rb") as f:
+                if needle in f.read():
+                    found.append(path)
+        return found + self._db_cells_with(needle)
 
     # -- clients ----------------------------------------------------------
 

@@ -29,6 +29,9 @@ static const char usage[] =
     "                                default, negative for an expired one; jti a\n"
     "                                random UUID unless given)\n"
     "  revoke JTI                    revoke the token with that jti\n"
+    "  bench-users N [--first-id ID] users bench<ID>..bench<ID+N-1> with those ids\n"
+    "                                (ID 1 by default), each pair ID+2k, ID+2k+1\n"
+    "                                following each other (idempotent)\n"
     "  help                          this text\n"
     "\n"
     "USER, A and B are a numeric user id or a username. Exit status 0 on success,\n"
@@ -45,6 +48,7 @@ static const struct {
     {"follow", NULL, chatctl_follow},  {"unfollow", NULL, chatctl_unfollow},
     {"block", NULL, chatctl_block},    {"unblock", NULL, chatctl_unblock},
     {"token", NULL, chatctl_token},    {"revoke", NULL, chatctl_revoke},
+    {"bench-users", NULL, chatctl_bench_users},
 };
 
 int main(int argc, char **argv)

@@ -80,12 +80,12 @@ int chatctl_token(int argc, char **argv)
     if (!secret || strlen(secret) < CONFIG_JWT_SECRET_MIN)
         return chatctl_fail("JWT_SECRET must be set, at least %d bytes", CONFIG_JWT_SECRET_MIN);
 
-    sqlite3 *db;
-    if (chatctl_db_open(&db, false) != 0) return 1;
+    struct chatctl_db db;
+    if (chatctl_connect(&db, false) != 0) return 1;
     int64_t user_id;
     char *username = NULL;
-    int status = chatctl_find_user(db, user, &user_id, &username);
-    sqlite3_close(db);
+    int status = chatctl_lookup_user(&db, user, &user_id, &username);
+    chatctl_disconnect(&db);
     if (status != 0) return status;
 
     buf payload;
@@ -106,14 +106,19 @@ int chatctl_revoke(int argc, char **argv)
     const char *jti;
     if (chatctl_parse(argc, argv, &jti, 1, NULL, 0) != 0) return 1;
     if (!jti_valid(jti)) return chatctl_fail("a jti is 1 to %d bytes", JWT_JTI_MAX);
-    sqlite3 *db;
-    if (chatctl_db_open(&db, false) != 0) return 1;
+    struct chatctl_db db;
+    if (chatctl_connect(&db, false) != 0) return 1;
+    char now[32];
+    chatctl_iso_now(now);
+    struct chatctl_query q = {
+        .sql = "INSERT INTO jwt_revocation (jti, revoked_at, expires_at)"
+               " VALUES ($1, $2, NULL) ON CONFLICT (jti) DO NOTHING",
+        .types = "st",
+        .params = {jti, now},
+        .nparams = 2,
+    };
     int status = 0;
-    if (chatctl_sql(db,
-                    "INSERT INTO jwt_revocation (jti, revoked_at, expires_at)"
-                    " VALUES (%Q, " CHATCTL_SQL_NOW ", NULL) ON CONFLICT (jti) DO NOTHING",
-                    jti) != SQLITE_OK)
-        status = chatctl_fail_sql(db, "revoking the token");
-    sqlite3_close(db);
+    if (chatctl_run(&db, &q) == CHATCTL_ERROR) status = chatctl_fail_db(&db, "revoking the token");
+    chatctl_disconnect(&db);
     return status;
 }

@@ -40,3 +40,17 @@ TEST(rate_limit_sweeps_idle_users)
     CHECK(!rate_limit_acquire(rl, 200000, 200000, &retry));
     rate_limit_free(rl);
 }
+
+TEST(rate_limit_ring_grows_with_use)
+{
+    struct rate_limit *rl = rate_limit_new(100, 1000);
+    int64_t retry = 0;
+    for (int64_t t = 0; t < 100; t++) CHECK(rate_limit_acquire(rl, 5, t, &retry));
+    CHECK(!rate_limit_acquire(rl, 5, 100, &retry));
+    CHECK_INT(retry, 900);
+    rate_limit_release(rl, 5, 50);
+    CHECK(rate_limit_acquire(rl, 5, 101, &retry));
+    CHECK(!rate_limit_acquire(rl, 5, 102, &retry));
+    CHECK(rate_limit_acquire(rl, 5, 1000, &retry)); /* the send at 0 has left */
+    rate_limit_free(rl);
+}

@@ -1,0 +1,1323 @@
+/* Tests of the store on its PostgreSQL engine, mirroring sqlite_test.c,
+ * through the real path: ops go in with store_submit, the storage threads
+ * run them in pipelined batches against a real server, and done callbacks
+ * wake the test. Each test gets a fresh database on the server that
+ * CHATD_TEST_POSTGRES_URL names (scripts/pg-test-server.sh starts one; `make
+ * test` sets it); without it no test is registered. The test's own
+ * connection plays the user service (users, follows, blocks). */
+#include "store/postgres_schema.h"
+#include "store/postgres_user_tables.h"
+#include "store/store.h"
+#include "test.h"
+#include "util/clock.h"
+#include "util/error.h"
+
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+enum { ALICE = 1, BOB, CAROL, DAVE, ERIN };
+
+#define POOL 4
+
+/* Registers the test only when a server is there to run it on. */
+#define PG_TEST(name)                                                                              \
+    static void name(void);                                                                        \
+    __attribute__((constructor)) static void name##_register(void)                                 \
+    {                                                                                              \
+        if (admin_url()) test_register(#name, name);                                               \
+    }                                                                                              \
+    static void name(void)
+
+static const char *admin_url(void)
+{
+    const char *url = getenv("CHATD_TEST_POSTGRES_URL");
+    return url && *url ? url : NULL;
+}
+
+__attribute__((constructor)) static void say_why_skipped(void)
+{
+    if (!admin_url()) printf("skipped: CHATD_TEST_POSTGRES_URL is unset\n");
+}
+
+/* ---------------------------------------------------------------------------
+ * Fixture: a fresh database, the user-service tables, the store
+ * ------------------------------------------------------------------------- */
+
+struct fixture {
+    char name[64];
+    char url[512];
+    PGconn *db; /* the test's connection, standing in for the user service */
+    struct store *store;
+};
+
+/* Runs SQL on conn; a failure fails the test. */
+static void conn_sql(PGconn *conn, const char *fmt, va_list ap)
+{
+    char text[2048];
+    vsnprintf(text, sizeof text, fmt, ap);
+    PGresult *res = PQexec(conn, text);
+    ExecStatusType st = PQresultStatus(res);
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+        test_fail(__FILE__, __LINE__, "%s: %s", text, PQerrorMessage(conn));
+    PQclear(res);
+}
+
+static void sql(struct fixture *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sql(struct fixture *f, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    conn_sql(f->db, fmt, ap);
+    va_end(ap);
+}
+
+static PGconn *connect_to(const char *url)
+{
+    PGconn *conn = PQconnectdb(url);
+    if (PQstatus(conn) != CONNECTION_OK)
+        test_fail(__FILE__, __LINE__, "connecting to %s: %s", url, PQerrorMessage(conn));
+    PQclear(PQexec(conn, "SET client_min_messages = warning"));
+    return conn;
+}
+
+static void admin_sql(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void admin_sql(const char *fmt, ...)
+{
+    PGconn *admin = connect_to(admin_url());
+    va_list ap;
+    va_start(ap, fmt);
+    conn_sql(admin, fmt, ap);
+    va_end(ap);
+    PQfinish(admin);
+}
+
+/* The first cell of a query's first row as text into out ("" when none). */
+static void sql_text(struct fixture *f, char *out, size_t len, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void sql_text(struct fixture *f, char *out, size_t len, const char *fmt, ...)
+{
+    char text[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    PGresult *res = PQexec(f->db, text);
+    snprintf(out, len, "%s",
+             PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) > 0 ? PQgetvalue(res, 0, 0)
+                                                                          : "");
+    PQclear(res);
+}
+
+/* The first cell as an integer (-1: no row). */
+static int64_t sql_int(struct fixture *f, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static int64_t sql_int(struct fixture *f, const char *fmt, ...)
+{
+    char text[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    PGresult *res = PQexec(f->db, text);
+    int64_t value = -1;
+    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) > 0 && !PQgetisnull(res, 0, 0))
+        value = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+    return value;
+}
+
+/* admin_url with its database name replaced by name (the path after the
+ * host; a query string is kept). */
+static void database_url(char *out, size_t len, const char *name)
+{
+    const char *url = admin_url();
+    const char *host = strstr(url, "://");
+    const char *slash = host ? strchr(host + 3, '/') : NULL;
+    const char *query = strchr(url, '?');
+    int prefix = slash ? (int)(slash - url) : (int)(query ? query - url : (long)strlen(url));
+    snprintf(out, len, "%.*s/%s%s", prefix, url, name, query ? query : "");
+}
+
+/* A fresh, empty database; nothing is connected to it. */
+static void make_database(struct fixture *f)
+{
+    static atomic_int counter;
+    memset(f, 0, sizeof *f);
+    snprintf(f->name, sizeof f->name, "chatd_unit_%d_%d", (int)getpid(),
+             atomic_fetch_add(&counter, 1));
+    admin_sql("DROP DATABASE IF EXISTS %s", f->name);
+    admin_sql("CREATE DATABASE %s", f->name);
+    database_url(f->url, sizeof f->url, f->name);
+}
+
+static void drop_database(struct fixture *f)
+{
+    admin_sql("DROP DATABASE IF EXISTS %s WITH (FORCE)", f->name);
+}
+
+static int try_open(struct fixture *f, int pool, char *err, size_t errlen)
+{
+    return store_open(&f->store, f->url, pool, err, errlen);
+}
+
+static void open_store(struct fixture *f)
+{
+    char err[256] = "";
+    if (try_open(f, POOL, err, sizeof err) != 0)
+        test_fail(__FILE__, __LINE__, "store_open: %s", err);
+}
+
+static void add_user(struct fixture *f, int64_t id, const char *name, const char *display_name)
+{
+    sql(f, "INSERT INTO users_auth (user_id, username) VALUES (%lld, '%s')", (long long)id, name);
+    if (display_name)
+        sql(f, "INSERT INTO user_profile_info VALUES (%lld, '%s', 'https://example.test/p.png')",
+            (long long)id, display_name);
+    else
+        sql(f, "INSERT INTO user_profile_info VALUES (%lld, NULL, NULL)", (long long)id);
+}
+
+static void follow(struct fixture *f, int64_t follower, int64_t followee)
+{
+    sql(f, "INSERT INTO user_follows (follower_id, followee_id) VALUES (%lld, %lld)",
+        (long long)follower, (long long)followee);
+}
+
+static void block(struct fixture *f, int64_t blocker, int64_t blocked)
+{
+    sql(f,
+        "INSERT INTO blocked_relationships (blocker_user_id, blocked_user_id)"
+        " VALUES (%lld, %lld)",
+        (long long)blocker, (long long)blocked);
+}
+
+/* The user tables only: what the user service provides. */
+static void setup_user_tables(struct fixture *f)
+{
+    make_database(f);
+    f->db = connect_to(f->url);
+    char err[256] = "";
+    CHECK_INT(store_user_tables_create_postgres(f->db, err, sizeof err), 0);
+}
+
+/* Five users; alice and bob follow each other. The store is open. */
+static void setup(struct fixture *f)
+{
+    setup_user_tables(f);
+    add_user(f, ALICE, "alice", "Alice");
+    add_user(f, BOB, "bob", "Bob");
+    add_user(f, CAROL, "carol", NULL);
+    add_user(f, DAVE, "dave", "Dave");
+    add_user(f, ERIN, "erin", "Erin");
+    follow(f, ALICE, BOB);
+    follow(f, BOB, ALICE);
+    open_store(f);
+}
+
+static void teardown(struct fixture *f)
+{
+    store_close(f->store);
+    PQfinish(f->db);
+    drop_database(f);
+}
+
+/* ---------------------------------------------------------------------------
+ * Submitting and waiting, as an event loop would
+ * ------------------------------------------------------------------------- */
+
+struct waiter {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int pending;
+};
+
+static void waiter_init(struct waiter *w, int pending)
+{
+    pthread_mutex_init(&w->lock, NULL);
+    pthread_cond_init(&w->cond, NULL);
+    w->pending = pending;
+}
+
+static void waiter_signal(struct waiter *w)
+{
+    pthread_mutex_lock(&w->lock);
+    w->pending--;
+    pthread_cond_broadcast(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+}
+
+static void waiter_wait(struct waiter *w)
+{
+    pthread_mutex_lock(&w->lock);
+    while (w->pending > 0) pthread_cond_wait(&w->cond, &w->lock);
+    pthread_mutex_unlock(&w->lock);
+    pthread_cond_destroy(&w->cond);
+    pthread_mutex_destroy(&w->lock);
+}
+
+static void waiter_done(struct store_op *op)
+{
+    waiter_signal(op->owner);
+}
+
+static void run_ops(struct fixture *f, struct store_op **ops, int n)
+{
+    struct waiter w;
+    waiter_init(&w, n);
+    for (int i = 0; i < n; i++) {
+        ops[i]->owner = &w;
+        ops[i]->done = waiter_done;
+        store_submit(f->store, ops[i]);
+    }
+    waiter_wait(&w);
+}
+
+static int run(struct fixture *f, struct store_op *op)
+{
+    run_ops(f, &op, 1);
+    return op->status;
+}
+
+static struct store_op *dm_op(int64_t from, int64_t to, const char *content, const char *client_id)
+{
+    struct store_op *op = store_op_new(STORE_OP_DM_SEND);
+    op->dm_send.sender_id = from;
+    op->dm_send.recipient_id = to;
+    op->dm_send.key_id = 7;
+    op->dm_send.ciphertext_len = strlen(content);
+    op->dm_send.ciphertext = malloc(op->dm_send.ciphertext_len);
+    memcpy(op->dm_send.ciphertext, content, op->dm_send.ciphertext_len);
+    if (client_id)
+        snprintf(op->dm_send.client_message_id, sizeof op->dm_send.client_message_id, "%s",
+                 client_id);
+    return op;
+}
+
+static int send_dm(struct fixture *f, int64_t from, int64_t to, const char *content,
+                   int64_t *message_id)
+{
+    struct store_op *op = dm_op(from, to, content, NULL);
+    int rc = run(f, op);
+    if (message_id) *message_id = op->dm_send.message.message_id;
+    store_op_free(op);
+    return rc;
+}
+
+static int send_dm_with(struct fixture *f, int64_t from, int64_t to, int64_t reply_to_id,
+                        bool rate_limited)
+{
+    struct store_op *op = dm_op(from, to, "x", NULL);
+    op->dm_send.reply_to_id = reply_to_id;
+    op->dm_send.rate_limited = rate_limited;
+    int rc = run(f, op);
+    CHECK(rc == 0 || op->dm_send.message.message_id == 0);
+    CHECK(rc == 0 || op->dm_send.recipient.username == NULL);
+    store_op_free(op);
+    return rc;
+}
+
+static struct store_op *history_op(int64_t reader, int64_t conversation_id, int64_t with_user_id,
+                                   int64_t before_id, int limit)
+{
+    struct store_op *op = store_op_new(STORE_OP_HISTORY);
+    op->history.user_id = reader;
+    op->history.conversation_id = conversation_id;
+    op->history.with_user_id = with_user_id;
+    op->history.before_id = before_id;
+    op->history.limit = limit;
+    return op;
+}
+
+static int64_t message_count(struct fixture *f)
+{
+    return sql_int(f, "SELECT count(*) FROM private_messages");
+}
+
+/* Waits up to timeout_ms for store_ready to become want; the time it took,
+ * or -1. */
+static int64_t wait_ready(struct fixture *f, bool want, int timeout_ms)
+{
+    int64_t start = clock_monotonic_ms();
+    while (clock_monotonic_ms() - start < timeout_ms) {
+        if (store_ready(f->store) == want) return clock_monotonic_ms() - start;
+        usleep(20 * 1000);
+    }
+    return -1;
+}
+
+/* ---------------------------------------------------------------------------
+ * Opening and migrations
+ * ------------------------------------------------------------------------- */
+
+PG_TEST(migrations_are_applied_once)
+{
+    struct fixture f;
+    setup(&f);
+    int version = store_postgres_schema_version();
+    CHECK(version >= 1);
+    CHECK_INT(sql_int(&f, "SELECT count(*) FROM schema_migrations"), version);
+    CHECK_INT(sql_int(&f, "SELECT max(version) FROM schema_migrations"), version);
+    const char *tables[] = {"conversations", "private_messages",  "message_deletions",
+                            "user_status",   "message_reactions", "group_chats",
+                            "group_members"};
+    for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++)
+        CHECK_INT(sql_int(&f, "SELECT count(*) FROM pg_tables WHERE tablename = '%s'", tables[i]),
+                  1);
+    const char *indexes[] = {"idx_group_members_both", "idx_conversation_messages",
+                             "idx_group_messages", "idx_private_messages_client_id"};
+    for (size_t i = 0; i < sizeof indexes / sizeof indexes[0]; i++)
+        CHECK_INT(sql_int(&f, "SELECT count(*) FROM pg_indexes WHERE indexname = '%s'", indexes[i]),
+                  1);
+    CHECK_INT(sql_int(&f, "SELECT count(*) FROM pg_proc WHERE proname LIKE 'chat\\_%%'"), 10);
+    CHECK_INT(store_pool_size(f.store), POOL);
+    CHECK_INT(sql_int(&f,
+                      "SELECT count(*) FROM pg_stat_activity WHERE datname = '%s'"
+                      " AND application_name = 'chatd'",
+                      f.name),
+              POOL);
+
+    store_close(f.store);
+    open_store(&f);
+    CHECK_INT(sql_int(&f, "SELECT count(*) FROM schema_migrations"), version);
+    CHECK(store_ready(f.store));
+    teardown(&f);
+}
+
+struct opener {
+    struct fixture *f;
+    struct store *store;
+    int rc;
+    char err[256];
+};
+
+static void *opener_main(void *arg)
+{
+    struct opener *o = arg;
+    o->rc = store_open(&o->store, o->f->url, 2, o->err, sizeof o->err);
+    return NULL;
+}
+
+/* Several chatd starting at once on a fresh database: one migrates, the
+ * others wait on the advisory lock and find it done. */
+PG_TEST(concurrent_starts_migrate_once)
+{
+    struct fixture f;
+    setup_user_tables(&f);
+    struct opener openers[4];
+    pthread_t threads[4];
+    for (int i = 0; i < 4; i++) {
+        openers[i] = (struct opener){.f = &f};
+        pthread_create(&threads[i], NULL, opener_main, &openers[i]);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(threads[i], NULL);
+        CHECK_INT(openers[i].rc, 0);
+        store_close(openers[i].store);
+    }
+    CHECK_INT(sql_int(&f, "SELECT count(*) FROM schema_migrations"),
+              store_postgres_schema_version());
+    teardown(&f);
+}
+
+PG_TEST(open_reports_an_unreachable_server_without_the_password)
+{
+    struct store *store = (struct store *)1;
+    char err[256] = "";
+    int64_t start = clock_monotonic_ms();
+    CHECK_INT(
+        store_open(&store, "postgresql://chat:s3cret-pw@127.0.0.1:1/chat", 2, err, sizeof err),
+        CHAT_E_UNAVAILABLE);
+    CHECK(clock_monotonic_ms() - start < 6000);
+    CHECK(store == NULL);
+    CHECK(strstr(err, "cannot connect to PostgreSQL") != NULL);
+    CHECK(strstr(err, "s3cret-pw") == NULL);
+    CHECK_INT(store_open(&store, "postgres://[not-a-host/x", 2, err, sizeof err),
+              CHAT_E_UNAVAILABLE);
+}
+
+/* chatd never creates the user service's tables, and creates nothing of its
+ * own without them. */
+PG_TEST(open_without_user_tables_names_the_fix)
+{
+    struct fixture f;
+    make_database(&f);
+    f.db = connect_to(f.url);
+    char err[512] = "";
+    CHECK_INT(try_open(&f, 2, err, sizeof err), CHAT_E_CONFIG);
+    CHECK(f.store == NULL);
+    CHECK(strstr(err, "users_auth, user_profile_info, jwt_revocation") != NULL);
+    CHECK(strstr(err, "chatctl init") != NULL);
+    CHECK_INT(sql_int(&f, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"), 0);
+
+    /* one missing table is named alone */
+    char ignored[256];
+    CHECK_INT(store_user_tables_create_postgres(f.db, ignored, sizeof ignored), 0);
+    sql(&f, "DROP TABLE user_follows");
+    CHECK_INT(try_open(&f, 2, err, sizeof err), CHAT_E_CONFIG);
+    CHECK(strstr(err, "missing from the database: user_follows (") != NULL);
+    teardown(&f);
+}
+
+PG_TEST(a_newer_schema_is_refused)
+{
+    struct fixture f;
+    setup(&f);
+    store_close(f.store);
+    f.store = NULL;
+    sql(&f, "INSERT INTO schema_migrations VALUES (9999, now())");
+    char err[256] = "";
+    CHECK_INT(try_open(&f, 2, err, sizeof err), CHAT_E_CONFIG);
+    CHECK(strstr(err, "newer than this chatd") != NULL);
+    teardown(&f);
+}
+
+/* ---------------------------------------------------------------------------
+ * PING, AUTH, PROFILE, REVALIDATE
+ * ------------------------------------------------------------------------- */
+
+PG_TEST(ping_answers)
+{
+    struct fixture f;
+    setup(&f);
+    struct store_op *op = store_op_new(STORE_OP_PING);
+    CHECK_INT(run(&f, op), 0);
+    store_op_free(op);
+    CHECK(store_ready(f.store));
+    teardown(&f);
+}
+
+static int auth(struct fixture *f, int64_t user_id, const char *jti, char *username, size_t len)
+{
+    struct store_op *op = store_op_new(STORE_OP_AUTH);
+    op->auth.user_id = user_id;
+    snprintf(op->auth.jti, sizeof op->auth.jti, "%s", jti);
+    int rc = run(f, op);
+    snprintf(username, len, "%s", op->auth.user.username ? op->auth.user.username : "");
+    store_op_free(op);
+    return rc;
+}
+
+PG_TEST(auth_checks_revocation_then_user)
+{
+    struct fixture f;
+    setup(&f);
+    char name[32];
+    CHECK_INT(auth(&f, ALICE, "jti-1", name, sizeof name), 0);
+    CHECK_STR(name, "alice");
+    CHECK_INT(auth(&f, 999, "jti-1", name, sizeof name), CHAT_E_USER_NOT_FOUND);
+    CHECK_STR(name, "");
+
+    sql(&f, "INSERT INTO jwt_revocation VALUES ('jti-old', '2020-01-01T00:00:00Z',"
+            " '2020-01-02T00:00:00Z')");
+    sql(&f, "INSERT INTO jwt_revocation VALUES ('jti-forever', '2020-01-01T00:00:00Z', NULL)");
+    CHECK_INT(auth(&f, ALICE, "jti-old", name, sizeof name), CHAT_E_TOKEN_REVOKED);
+    CHECK_STR(name, "");
+    CHECK_INT(auth(&f, ALICE, "jti-forever", name, sizeof name), CHAT_E_TOKEN_REVOKED);
+    CHECK_INT(auth(&f, 999, "jti-forever", name, sizeof name), CHAT_E_TOKEN_REVOKED);
+    /* quoting is the driver's business */
+    CHECK_INT(auth(&f, ALICE, "it's \"quoted\" \\ {x}", name, sizeof name), 0);
+    teardown(&f);
+}
+
+PG_TEST(auth_lists_followed_users_without_blocks)
+{
+    struct fixture f;
+    setup(&f);
+    follow(&f, ALICE, CAROL);
+    follow(&f, ALICE, DAVE);
+    follow(&f, ALICE, ERIN);
+    block(&f, DAVE, ALICE);
+    block(&f, ALICE, ERIN);
+    struct store_op *op = store_op_new(STORE_OP_AUTH);
+    op->auth.user_id = ALICE;
+    snprintf(op->auth.jti, sizeof op->auth.jti, "j");
+    CHECK_INT(run(&f, op), 0);
+    CHECK_INT(op->auth.following_count, 2);
+    if (op->auth.following_count == 2) {
+        CHECK_INT(op->auth.following[0], BOB);
+        CHECK_INT(op->auth.following[1], CAROL);
+    }
+    store_op_free(op);
+
+    op = store_op_new(STORE_OP_AUTH);
+    op->auth.user_id = CAROL;
+    snprintf(op->auth.jti, sizeof op->auth.jti, "j");
+    CHECK_INT(run(&f, op), 0);
+    CHECK_INT(op->auth.following_count, 0);
+    CHECK_STR(op->auth.user.username, "carol");
+    CHECK(op->auth.user.display_name == NULL);
+    store_op_free(op);
+    teardown(&f);
+}
+
+PG_TEST(profile_joins_users_and_profiles)
+{
+    struct fixture f;
+    setup(&f);
+    struct store_op *op = store_op_new(STORE_OP_PROFILE);
+    op->profile.user_id = ALICE;
+    CHECK_INT(run(&f, op), 0);
+    CHECK_INT(op->profile.user.user_id, ALICE);
+    CHECK_STR(op->profile.user.username, "alice");
+    CHECK_STR(op->profile.user.display_name, "Alice");
+    CHECK_STR(op->profile.user.profile_picture, "https://example.test/p.png");
+    store_op_free(op);
+
+    sql(&f, "DELETE FROM user_profile_info WHERE user_id = %d", CAROL);
+    op = store_op_new(STORE_OP_PROFILE);
+    op->profile.user_id = CAROL;
+    CHECK_INT(run(&f, op), 0);
+    CHECK_STR(op->profile.user.username, "carol");
+    CHECK(op->profile.user.display_name == NULL);
+    CHECK(op->profile.user.profile_picture == NULL);
+    store_op_free(op);
+
+    op = store_op_new(STORE_OP_PROFILE);
+    op->profile.user_id = 999;
+    CHECK_INT(run(&f, op), CHAT_E_USER_NOT_FOUND);
+    CHECK(op->profile.user.username == NULL);
+    store_op_free(op);
+    teardown(&f);
+}
+
+PG_TEST(revalidate_reports_each_session)
+{
+    struct fixture f;
+    setup(&f);
+    sql(&f, "INSERT INTO jwt_revocation (jti) VALUES ('gone \"1\"')");
+    struct store_op *op = store_op_new(STORE_OP_REVALIDATE);
+    op->revalidate.count = 4;
+    op->revalidate.sessions = calloc(4, sizeof *op->revalidate.sessions);
+    const int64_t users[4] = {ALICE, 999, BOB, 999};
+    const char *jtis[4] = {"ok-1", "ok-2", "gone \"1\"", "gone \"1\""};
+    for (int i = 0; i < 4; i++) {
+        op->revalidate.sessions[i].user_id = users[i];
+        op->revalidate.sessions[i].jti = strdup(jtis[i]);
+        op->revalidate.sessions[i].conn_id = (uint64_t)i;
+    }
+    CHECK_INT(run(&f, op), 0);
+    CHECK_INT(op->revalidate.sessions[0].status, 0);
+    CHECK_INT(op->revalidate.sessions[1].status, CHAT_E_USER_NOT_FOUND);
+    CHECK_INT(op->revalidate.sessions[2].status, CHAT_E_TOKEN_REVOKED);
+    CHECK_INT(op->revalidate.sessions[3].status, CHAT_E_TOKEN_REVOKED);
+    store_op_free(op);
+    teardown(&f);
+}
+
+/* ---------------------------------------------------------------------------
+ * DM_SEND
+ * ------------------------------------------------------------------------- */
+
+PG_TEST(dm_send_creates_one_conversation_for_both_directions)
+{
+    struct fixture f;
+    setup(&f);
+    struct store_op *first = dm_op(ALICE, BOB, "sealed-1", "c-1");
+    CHECK_INT(run(&f, first), 0);
+    struct store_message *m = &first->dm_send.message;
+    CHECK(!first->dm_send.duplicate);
+    CHECK(m->message_id > 0);
+    CHECK(m->conversation_id > 0);
+    CHECK_INT(m->group_id, 0);
+    CHECK_INT(m->sender_id, ALICE);
+    CHECK_INT(m->recipient_id, BOB);
+    CHECK_INT(m->key_id, 7);
+    CHECK(m->created_at_ms > 1600000000000LL);
+    CHECK_INT(m->ciphertext_len, 8);
+    CHECK_MEM(m->ciphertext, "sealed-1", 8);
+    CHECK_STR(m->client_message_id, "c-1");
+    CHECK_INT(m->sender.user_id, ALICE);
+    CHECK_STR(m->sender.username, "alice");
+    CHECK_STR(m->sender.display_name, "Alice");
+    CHECK_INT(first->dm_send.recipient.user_id, BOB);
+    CHECK_STR(first->dm_send.recipient.username, "bob");
+    /* the time the row holds is the time handed back */
+    CHECK_INT(sql_int(&f, "SELECT chat_epoch_ms(created_at) FROM private_messages"),
+              m->created_at_ms);
+
+    struct store_op *reply = dm_op(BOB, ALICE, "sealed-2", NULL);
+    reply->dm_send.reply_to_id = m->message_id;
+    CHECK_INT(run(&f, reply), 0);
+    CHECK_INT(reply->dm_send.message.conversation_id, m->conversation_id);
+    CHECK(reply->dm_send.message.message_id > m->message_id);
+    CHECK_INT(reply->dm_send.message.reply_to_id, m->message_id);
+    CHECK(reply->dm_send.message.client_message_id == NULL);
+
+    CHECK_INT(sql_int(&f, "SELECT count(*) FROM conversations"), 1);
+    CHECK_INT(sql_int(&f, "SELECT user_a * 10 + user_b FROM conversations"), ALICE * 10 + BOB);
+    /* the content is stored as the bytes given: bytea, not text */
+    char hex[64];
+    sql_text(&f, hex, sizeof hex,
+             "SELECT encode(content, 'hex') FROM private_messages"
+             " WHERE client_message_id = 'c-1'");
+    CHECK_STR(hex, "7365616c65642d31");
+    store_op_free(first);
+    store_op_free(reply);
+    teardown(&f);
+}
+
+PG_TEST(dm_send_checks_in_the_documented_order)
+{
+    struct fixture f;
+    setup(&f);
+    follow(&f, ALICE, CAROL);
+    follow(&f, ALICE, DAVE);
+    follow(&f, ERIN, ALICE);
+    int64_t in_alice_carol = 0, in_alice_bob = 0;
+    CHECK_INT(send_dm(&f, ALICE, CAROL, "to carol", &in_alice_carol), 0);
+    CHECK_INT(send_dm(&f, ALICE, BOB, "to bob", &in_alice_bob), 0);
+    block(&f, CAROL, ALICE); /* the recipient blocks the sender */
+    block(&f, ALICE, DAVE);  /* the sender blocks the recipient */
+    int64_t stored = message_count(&f);
+
+    CHECK_INT(send_dm_with(&f, ALICE, 999, 424242, true), CHAT_E_USER_NOT_FOUND);
+    CHECK_INT(send_dm_with(&f, ALICE, ALICE, 0, true), CHAT_E_INVALID_REQUEST);
+    CHECK_INT(send_dm_with(&f, ALICE, BOB, 424242, true), CHAT_E_NOT_FOUND);
+    CHECK_INT(send_dm_with(&f, ALICE, BOB, in_alice_carol, false), CHAT_E_NOT_FOUND);
+    CHECK_INT(send_dm_with(&f, ALICE, ERIN, in_alice_bob, true), CHAT_E_NOT_FOUND);
+    CHECK_INT(send_dm_with(&f, ALICE, CAROL, in_alice_bob, true), CHAT_E_NOT_FOUND);
+    CHECK_INT(send_dm_with(&f, ALICE, CAROL, in_alice_carol, true), CHAT_E_BLOCKED);
+    CHECK_INT(send_dm_with(&f, CAROL, ALICE, 0, false), CHAT_E_BLOCKED);
+    CHECK_INT(send_dm_with(&f, ALICE, DAVE, 0, true), CHAT_E_BLOCKED);
+    CHECK_INT(send_dm_with(&f, DAVE, ALICE, 0, false), CHAT_E_BLOCKED);
+    CHECK_INT(send_dm_with(&f, ALICE, ERIN, 0, true), CHAT_E_NOT_FOLLOWING);
+    CHECK_INT(send_dm_with(&f, BOB, CAROL, 0, false), CHAT_E_NOT_FOLLOWING);
+    CHECK_INT(send_dm_with(&f, ALICE, BOB, in_alice_bob, true), CHAT_E_RATE_LIMITED);
+
+    CHECK_INT(message_count(&f), stored);
+    CHECK_INT(sql_int(&f, "SELECT count(*) FROM conversations"), 2);
+    CHECK_INT(send_dm_with(&f, ERIN, ALICE, 0, false), 0);
+    CHECK_INT(send_dm_with(&f, ALICE, BOB, in_alice_bob, false), 0);
+
+    /* the sender's own row gone by the time of the insert */
+    sql(&f, "DELETE FROM users_auth WHERE user_id = %d", BOB);
+    CHECK_INT(send_dm_with(&f, BOB, ALICE, 0, false), CHAT_E_USER_NOT_FOUND);
+    teardown(&f);
+}
+
+PG_TEST(dm_send_duplicate_returns_the_stored_message)
+{
+    struct fixture f;
+    setup(&f);
+    struct store_op *op = dm_op(ALICE, BOB, "first", "c-1");
+    CHECK_INT(run(&f, op), 0);
+    int64_t id = op->dm_send.message.message_id;
+    int64_t created = op->dm_send.message.created_at_ms;
+    store_op_free(op);
+    block(&f, BOB, ALICE);
+
+    op = dm_op(ALICE, BOB, "second", "c-1");
+    op->dm_send.rate_limited = true;
+    CHECK_INT(run(&f, op), 0);
+    CHECK(op->dm_send.duplicate);
+    CHECK_INT(op->dm_send.message.message_id, id);
+    CHECK_INT(op->dm_send.message.created_at_ms, created);
+    CHECK_INT(op->dm_send.message.ciphertext_len, 5);
+    CHECK_MEM(op->dm_send.message.ciphertext, "first", 5);
+    CHECK_STR(op->dm_send.message.client_message_id, "c-1");
+    CHECK_STR(op->dm_send.message.sender.username, "alice");
+    CHECK_INT(op->dm_send.message.sender_id, ALICE);
+    CHECK_INT(op->dm_send.message.recipient_id, BOB);
+    store_op_free(op);
+    CHECK_INT(message_count(&f), 1);
+
+    sql(&f, "DELETE FROM blocked_relationships");
+    op = dm_op(BOB, ALICE, "bob's", "c-1");
+    CHECK_INT(run(&f, op), 0);
+    CHECK(!op->dm_send.duplicate);
+    CHECK(op->dm_send.message.message_id > id);
+    store_op_free(op);
+    CHECK_INT(message_count(&f), 2);
+    teardown(&f);
+}
+
+/* ---------------------------------------------------------------------------
+ * HISTORY
+ * ------------------------------------------------------------------------- */
+
+static int64_t check_page(struct fixture *f, struct store_op *op, const int64_t *ids, int first,
+                          int count, bool has_more)
+{
+    CHECK_INT(run(f, op), 0);
+    CHECK_INT(op->history.count, count);
+    CHECK_INT(op->history.has_more, has_more);
+    for (int i = 0; i < count && i < (int)op->history.count; i++)
+        CHECK_INT(op->history.messages[i].message_id, ids[first + i]);
+    int64_t conversation_id = op->history.conversation_id;
+    store_op_free(op);
+    return conversation_id;
+}
+
+PG_TEST(history_pages_backwards_oldest_first)
+{
+    struct fixture f;
+    setup(&f);
+    int64_t ids[25];
+    for (int i = 0; i < 25; i++)
+        CHECK_INT(send_dm(&f, i % 2 ? BOB : ALICE, i % 2 ? ALICE : BOB, "m", &ids[i]), 0);
+
+    int64_t conversation_id = check_page(&f, history_op(ALICE, 0, BOB, 0, 10), ids, 15, 10, true);
+    CHECK(conversation_id > 0);
+    check_page(&f, history_op(BOB, conversation_id, 0, ids[15], 10), ids, 5, 10, true);
+    check_page(&f, history_op(ALICE, conversation_id, 0, ids[5], 10), ids, 0, 5, false);
+    check_page(&f, history_op(ALICE, conversation_id, 0, 0, 25), ids, 0, 25, false);
+    check_page(&f, history_op(ALICE, conversation_id, 0, ids[0], 10), ids, 0, 0, false);
+
+    struct store_op *op = history_op(BOB, 0, ALICE, 0, 1);
+    CHECK_INT(run(&f, op), 0);
+    struct store_message *m = &op->history.messages[0];
+    CHECK_INT(m->message_id, ids[24]);
+    CHECK_INT(m->sender_id, ALICE);
+    CHECK_INT(m->recipient_id, BOB);
+    CHECK_STR(m->sender.username, "alice");
+    CHECK_INT(m->key_id, 7);
+    CHECK_MEM(m->ciphertext, "m", 1);
+    CHECK(!m->deleted);
+    store_op_free(op);
+    teardown(&f);
+}
+
+PG_TEST(history_leaves_out_what_the_reader_deleted)
+{
+    struct fixture f;
+    setup(&f);
+    int64_t ids[3];
+    for (int i = 0; i < 3; i++) CHECK_INT(send_dm(&f, ALICE, BOB, "m", &ids[i]), 0);
+    sql(&f, "INSERT INTO message_deletions VALUES (%lld, %d, now())", (long long)ids[2], ALICE);
+    sql(&f,
+        "UPDATE private_messages SET content = NULL, deleted_at = now(),"
+        " edited_at = now() WHERE message_id = %lld",
+        (long long)ids[1]);
+
+    struct store_op *op = history_op(ALICE, 0, BOB, 0, 10);
+    CHECK_INT(run(&f, op), 0);
+    CHECK_INT(op->history.count, 2);
+    CHECK_INT(op->history.messages[1].message_id, ids[1]);
+    CHECK(op->history.messages[1].deleted);
+    CHECK(op->history.messages[1].ciphertext == NULL);
+    CHECK(op->history.messages[1].edited_at_ms > 1600000000000LL);
+    CHECK_INT(op->history.messages[0].edited_at_ms, 0);
+    store_op_free(op);
+
+    op = history_op(BOB, 0, ALICE, 0, 10);
+    CHECK_INT(run(&f, op), 0);
+    CHECK_INT(op->history.count, 3);
+    store_op_free(op);
+    teardown(&f);
+}
+
+static int history_status(struct fixture *f, struct store_op *op, int64_t *conversation_id)
+{
+    int rc = run(f, op);
+    CHECK_INT(op->history.count, 0);
+    CHECK(op->history.messages == NULL);
+    if (conversation_id) *conversation_id = op->history.conversation_id;
+    store_op_free(op);
+    return rc;
+}
+
+PG_TEST(history_is_for_the_two_users_only)
+{
+    struct fixture f;
+    setup(&f);
+    int64_t id;
+    CHECK_INT(send_dm(&f, ALICE, BOB, "m", &id), 0);
+    int64_t conversation_id = sql_int(&f, "SELECT conversation_id FROM conversations");
+
+    CHECK_INT(history_status(&f, history_op(CAROL, conversation_id, 0, 0, 10), NULL),
+              CHAT_E_NOT_FOUND);
+    CHECK_INT(history_status(&f, history_op(ALICE, conversation_id + 1, 0, 0, 10), NULL),
+              CHAT_E_NOT_FOUND);
+    int64_t none = -1;
+    CHECK_INT(history_status(&f, history_op(CAROL, 0, ALICE, 0, 10), &none), 0);
+    CHECK_INT(none, 0);
+    CHECK_INT(history_status(&f, history_op(ALICE, 0, 999, 0, 10), &none), CHAT_E_USER_NOT_FOUND);
+    CHECK_INT(history_status(&f, history_op(ALICE, 0, ALICE, 0, 10), &none), 0);
+    CHECK_INT(history_status(&f, history_op(ALICE, 0, 0, 0, 10), NULL), CHAT_E_INVALID_REQUEST);
+    CHECK_INT(history_status(&f, history_op(ALICE, conversation_id, 0, 0, 0), NULL),
+              CHAT_E_INVALID_REQUEST);
+    CHECK_INT(
+        history_status(&f, history_op(ALICE, conversation_id, 0, 0, STORE_HISTORY_MAX + 1), NULL),
+        CHAT_E_INVALID_REQUEST);
+    teardown(&f);
+}
+
+/* ---------------------------------------------------------------------------
+ * Indexes: the hot queries, as the chat_* functions run them
+ * ------------------------------------------------------------------------- */
+
+/* EXPLAIN of query must name index. enable_seqscan is off so that the
+ * planner's choice on tiny tables does not hide a missing index. */
+static void check_plan(struct fixture *f, const char *query, const char *index)
+{
+    char text[2048];
+    snprintf(text, sizeof text, "EXPLAIN (COSTS OFF) %s", query);
+    PGresult *res = PQexec(f->db, text);
+    CHECK_INT(PQresultStatus(res), PGRES_TUPLES_OK);
+    char plan[4096] = "";
+    size_t used = 0;
+    for (int i = 0; i < PQntuples(res) && used < sizeof plan; i++)
+        used += (size_t)snprintf(plan + used, sizeof plan - used, "%s\n", PQgetvalue(res, i, 0));
+    PQclear(res);
+    if (!strstr(plan, index))
+        test_fail(__FILE__, __LINE__, "%s\ndoes not use %s:\n%s", query, index, plan);
+}
+
+PG_TEST(hot_queries_use_indexes)
+{
+    struct fixture f;
+    setup(&f);
+    sql(&f, "SET enable_seqscan = off");
+    check_plan(&f,
+               "SELECT 1 FROM blocked_relationships b"
+               " WHERE b.blocker_user_id = 1 AND b.blocked_user_id = 2",
+               "idx_blocked_relationships");
+    check_plan(&f, "SELECT 1 FROM user_follows f WHERE f.follower_id = 1 AND f.followee_id = 2",
+               "idx_user_follows");
+    check_plan(&f, "SELECT f.followee_id FROM user_follows f WHERE f.follower_id = 1",
+               "idx_user_follows");
+    check_plan(&f, "SELECT 1 FROM jwt_revocation r WHERE r.jti = 'x'", "jwt_revocation_pkey");
+    check_plan(&f, "SELECT * FROM users_auth u WHERE u.user_id = 1", "users_auth_pkey");
+    check_plan(&f,
+               "SELECT m.message_id FROM private_messages m"
+               " WHERE m.sender_id = 1 AND m.client_message_id = 'c-1'",
+               "idx_private_messages_client_id");
+    check_plan(&f,
+               "SELECT c.conversation_id FROM conversations c WHERE c.user_a = 1 AND c.user_b = 2",
+               "conversations_user_a_user_b_key");
+    check_plan(&f,
+               "SELECT m.* FROM private_messages m WHERE m.conversation_id = 1"
+               " AND m.message_id < 9223372036854775807 ORDER BY m.message_id DESC LIMIT 51",
+               "idx_conversation_messages");
+    check_plan(&f,
+               "SELECT m.* FROM private_messages m WHERE m.group_id = 1"
+               " AND m.message_id < 100 ORDER BY m.message_id DESC LIMIT 51",
+               "idx_group_messages");
+    check_plan(&f, "SELECT 1 FROM group_members g WHERE g.group_id = 1 AND g.user_id = 2",
+               "idx_group_members_both");
+    check_plan(&f, "SELECT g.group_id FROM group_members g WHERE g.user_id = 2",
+               "idx_group_members_user");
+    check_plan(&f, "SELECT 1 FROM message_deletions d WHERE d.message_id = 1 AND d.user_id = 2",
+               "message_deletions_pkey");
+    teardown(&f);
+}
+
+/* ---------------------------------------------------------------------------
+ * Batches: failures confined to their op, many threads, per-user order
+ * ------------------------------------------------------------------------- */
+
+/* Holds every storage thread inside a done callback until the test opens
+ * it, so that whatever is submitted meanwhile becomes one batch per thread. */
+struct gate {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int entered;
+    bool open;
+};
+
+static void gate_done(struct store_op *op)
+{
+    struct gate *g = op->owner;
+    pthread_mutex_lock(&g->lock);
+    g->entered++;
+    pthread_cond_broadcast(&g->cond);
+    while (!g->open) pthread_cond_wait(&g->cond, &g->lock);
+    pthread_mutex_unlock(&g->lock);
+    store_op_free(op);
+}
+
+/* Pings go to the threads in turn: POOL pings hold every thread. */
+static void gate_hold(struct fixture *f, struct gate *g)
+{
+    pthread_mutex_init(&g->lock, NULL);
+    pthread_cond_init(&g->cond, NULL);
+    g->entered = 0;
+    g->open = false;
+    for (int i = 0; i < POOL; i++) {
+        struct store_op *ping = store_op_new(STORE_OP_PING);
+        ping->owner = g;
+        ping->done = gate_done;
+        store_submit(f->store, ping);
+    }
+    pthread_mutex_lock(&g->lock);
+    while (g->entered < POOL) pthread_cond_wait(&g->cond, &g->lock);
+    pthread_mutex_unlock(&g->lock);
+}
+
+static void gate_open(struct gate *g)
+{
+    pthread_mutex_lock(&g->lock);
+    g->open = true;
+    pthread_cond_broadcast(&g->cond);
+    pthread_mutex_unlock(&g->lock);
+}
+
+/* Every op is alice's (one thread, one batch). The trigger makes "BAD"
+ * fail in a way the function catches, and "ASSERT" raise what it cannot
+ * (an assertion), which aborts the pipeline: the batch runs again without
+ * that op. */
+PG_TEST(a_failing_op_fails_alone_in_its_batch)
+{
+    struct fixture f;
+    setup(&f);
+    follow(&f, ALICE, CAROL);
+    follow(&f, ALICE, DAVE);
+    sql(&f, "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+            " IF NEW.content = 'BAD'::bytea THEN RAISE EXCEPTION 'refused by the test'; END IF;"
+            " IF NEW.content = 'ASSERT'::bytea THEN ASSERT false, 'uncatchable'; END IF;"
+            " RETURN NEW; END $$");
+    sql(&f, "CREATE TRIGGER refuse BEFORE INSERT ON private_messages"
+            " FOR EACH ROW EXECUTE FUNCTION refuse()");
+
+    struct gate g;
+    gate_hold(&f, &g);
+    struct store_op *ops[] = {
+        dm_op(ALICE, BOB, "ok-1", NULL),    dm_op(ALICE, CAROL, "BAD", NULL),
+        dm_op(ALICE, CAROL, "ok-2", NULL),  dm_op(ALICE, DAVE, "BAD", "c-bad"),
+        dm_op(ALICE, DAVE, "ASSERT", NULL), history_op(ALICE, 0, BOB, 0, 10),
+        dm_op(ALICE, BOB, "ok-3", NULL),
+    };
+    int n = (int)(sizeof ops / sizeof ops[0]);
+    struct waiter w;
+    waiter_init(&w, n);
+    for (int i = 0; i < n; i++) {
+        ops[i]->owner = &w;
+        ops[i]->done = waiter_done;
+        store_submit(f.store, ops[i]);
+    }
+    gate_open(&g);
+    waiter_wait(&w);
+
+    CHECK_INT(ops[0]->status, 0);
+    CHECK_INT(ops[1]->status, CHAT_E_INTERNAL);
+    CHECK_INT(ops[1]->dm_send.message.message_id, 0);
+    CHECK(ops[1]->dm_send.recipient.username == NULL);
+    CHECK_INT(ops[2]->status, 0);
+    CHECK_INT(ops[3]->status, CHAT_E_INTERNAL);
+    CHECK_INT(ops[4]->status, CHAT_E_INTERNAL);
+    CHECK(ops[4]->dm_send.message.sender.username == NULL);
+    CHECK_INT(ops[5]->status, 0);
+    CHECK_INT(ops[5]->history.count, 1); /* sees op 0, same transaction */
+    CHECK_INT(ops[6]->status, 0);
+    CHECK_INT(ops[0]->dm_send.message.created_at_ms, ops[6]->dm_send.message.created_at_ms);
+    CHECK_INT(message_count(&f), 3);
+    CHECK_INT(sql_int(&f, "SELECT count(*) FROM private_messages WHERE recipient_id = %d", DAVE),
+              0);
+    CHECK_INT(sql_int(&f, "SELECT count(*) FROM conversations WHERE user_b = %d", CAROL), 1);
+    /* Unlike SQLite, the conversation a DM passed its checks for is made
+     * ahead of the batch (chat_dm_prepare), so it stays when the insert
+     * itself fails: a conversation may have no message. */
+    CHECK_INT(sql_int(&f, "SELECT count(*) FROM conversations WHERE user_b = %d", DAVE), 1);
+    for (int i = 0; i < n; i++) store_op_free(ops[i]);
+    teardown(&f);
+}
+
+/* A resend that arrives before the first send was stored lands in the same
+ * run of DMs: the run falls back to one DM at a time, and the resend is a
+ * duplicate of the first, as it would be in two batches. */
+PG_TEST(a_resend_in_the_same_batch_is_a_duplicate)
+{
+    struct fixture f;
+    setup(&f);
+    struct gate g;
+    gate_hold(&f, &g);
+    struct store_op *ops[] = {
+        dm_op(ALICE, BOB, "one", "c-1"),
+        dm_op(ALICE, BOB, "two", "c-2"),
+        dm_op(ALICE, BOB, "one again", "c-1"),
+    };
+    struct waiter w;
+    waiter_init(&w, 3);
+    for (int i = 0; i < 3; i++) {
+        ops[i]->owner = &w;
+        ops[i]->done = waiter_done;
+        store_submit(f.store, ops[i]);
+    }
+    gate_open(&g);
+    waiter_wait(&w);
+    for (int i = 0; i < 3; i++) CHECK_INT(ops[i]->status, 0);
+    CHECK(!ops[0]->dm_send.duplicate);
+    CHECK(!ops[1]->dm_send.duplicate);
+    CHECK(ops[2]->dm_send.duplicate);
+    CHECK_INT(ops[2]->dm_send.message.message_id, ops[0]->dm_send.message.message_id);
+    CHECK_MEM(ops[2]->dm_send.message.ciphertext, "one", 3);
+    CHECK(ops[1]->dm_send.message.message_id > ops[0]->dm_send.message.message_id);
+    CHECK_INT(message_count(&f), 2);
+    for (int i = 0; i < 3; i++) store_op_free(ops[i]);
+    teardown(&f);
+}
+
+#define THREADS 4
+#define SENDS_PER_THREAD 250
+
+struct sent {
+    struct waiter *waiter;
+    atomic_int *completed; /* the sender's completion counter */
+    atomic_int calls;
+    int order; /* this op's place among its sender's completions */
+    int status;
+    int64_t message_id;
+};
+
+struct sender {
+    struct fixture *f;
+    int index;
+    struct sent *sent;
+    atomic_int completed;
+};
+
+static void sent_done(struct store_op *op)
+{
+    struct sent *s = op->owner;
+    atomic_fetch_add(&s->calls, 1);
+    s->order = atomic_fetch_add(s->completed, 1);
+    s->status = op->status;
+    s->message_id = op->dm_send.message.message_id;
+    store_op_free(op);
+    waiter_signal(s->waiter);
+}
+
+static void *sender_main(void *arg)
+{
+    struct sender *sender = arg;
+    int64_t from = sender->index + 1, to = (sender->index + 1) % THREADS + 1;
+    for (int i = 0; i < SENDS_PER_THREAD; i++) {
+        char client_id[32];
+        snprintf(client_id, sizeof client_id, "t%d-%d", sender->index, i);
+        struct store_op *op = dm_op(from, to, "concurrent", client_id);
+        op->owner = &sender->sent[i];
+        op->done = sent_done;
+        store_submit(sender->f->store, op);
+    }
+    return NULL;
+}
+
+/* Four senders on a pool of four: each sender's messages are stored and
+ * acknowledged in the order they were submitted. */
+PG_TEST(ops_from_four_threads_complete_exactly_once_in_order)
+{
+    struct fixture f;
+    setup(&f);
+    for (int a = 1; a <= THREADS; a++)
+        for (int b = 1; b <= THREADS; b++)
+            if (a != b && !(a == ALICE && b == BOB) && !(a == BOB && b == ALICE)) follow(&f, a, b);
+
+    static struct sent sent[THREADS * SENDS_PER_THREAD];
+    static struct sender senders[THREADS];
+    struct waiter w;
+    waiter_init(&w, THREADS * SENDS_PER_THREAD);
+    pthread_t threads[THREADS];
+    for (int t = 0; t < THREADS; t++) {
+        senders[t].f = &f;
+        senders[t].index = t;
+        senders[t].sent = &sent[t * SENDS_PER_THREAD];
+        atomic_init(&senders[t].completed, 0);
+        for (int i = 0; i < SENDS_PER_THREAD; i++) {
+            sent[t * SENDS_PER_THREAD + i].waiter = &w;
+            sent[t * SENDS_PER_THREAD + i].completed = &senders[t].completed;
+            atomic_init(&sent[t * SENDS_PER_THREAD + i].calls, 0);
+        }
+    }
+    for (int t = 0; t < THREADS; t++) pthread_create(&threads[t], NULL, sender_main, &senders[t]);
+    for (int t = 0; t < THREADS; t++) pthread_join(threads[t], NULL);
+    waiter_wait(&w);
+
+    int bad = 0, out_of_order = 0;
+    for (int t = 0; t < THREADS; t++) {
+        for (int i = 0; i < SENDS_PER_THREAD; i++) {
+            struct sent *s = &sent[t * SENDS_PER_THREAD + i];
+            if (atomic_load(&s->calls) != 1 || s->status != 0) bad++;
+            if (s->order != i) out_of_order++;
+            if (i > 0 && s->message_id <= sent[t * SENDS_PER_THREAD + i - 1].message_id)
+                out_of_order++;
+        }
+    }
+    CHECK_INT(bad, 0);
+    CHECK_INT(out_of_order, 0);
+    CHECK_INT(message_count(&f), THREADS * SENDS_PER_THREAD);
+    CHECK_INT(sql_int(&f, "SELECT count(DISTINCT message_id) FROM private_messages"),
+              THREADS * SENDS_PER_THREAD);
+    CHECK_INT(sql_int(&f, "SELECT count(*) FROM conversations"), THREADS);
+    teardown(&f);
+}
+
+/* The first DMs of many pairs, both ways at once, over every connection:
+ * conversations are made ahead of the batches, so no two batches wait for
+ * each other (they would deadlock, and a deadlock costs a second and an
+ * error). */
+PG_TEST(first_messages_both_ways_do_not_deadlock)
+{
+    struct fixture f;
+    setup(&f);
+    enum { USERS = 40 };
+    for (int64_t u = 101; u < 101 + USERS; u++) {
+        char name[32];
+        snprintf(name, sizeof name, "u%lld", (long long)u);
+        add_user(&f, u, name, NULL);
+    }
+    for (int64_t u = 101; u < 101 + USERS; u++) follow(&f, u, u % 2 ? u + 1 : u - 1);
+    for (int round = 0; round < 3; round++) {
+        struct gate g;
+        gate_hold(&f, &g);
+        struct store_op *ops[USERS];
+        struct waiter w;
+        waiter_init(&w, USERS);
+        for (int i = 0; i < USERS; i++) {
+            int64_t u = 101 + (i * 7) % USERS; /* an order unlike the ids' */
+            ops[i] = dm_op(u, u % 2 ? u + 1 : u - 1, "hi", NULL);
+            ops[i]->owner = &w;
+            ops[i]->done = waiter_done;
+            store_submit(f.store, ops[i]);
+        }
+        gate_open(&g);
+        waiter_wait(&w);
+        int bad = 0;
+        for (int i = 0; i < USERS; i++) {
+            bad += ops[i]->status != 0;
+            store_op_free(ops[i]);
+        }
+        CHECK_INT(bad, 0);
+    }
+    CHECK_INT(sql_int(&f, "SELECT count(*) FROM conversations"), USERS / 2);
+    CHECK_INT(message_count(&f), 3 * USERS);
+    teardown(&f);
+}
+
+PG_TEST(messages_survive_close_and_reopen)
+{
+    struct fixture f;
+    setup(&f);
+    int64_t ids[3];
+    for (int i = 0; i < 3; i++) CHECK_INT(send_dm(&f, ALICE, BOB, "kept", &ids[i]), 0);
+    store_close(f.store);
+    f.store = NULL;
+    open_store(&f);
+
+    struct store_op *op = history_op(BOB, 0, ALICE, 0, 10);
+    CHECK_INT(run(&f, op), 0);
+    CHECK_INT(op->history.count, 3);
+    for (int i = 0; i < 3 && i < (int)op->history.count; i++)
+        CHECK_INT(op->history.messages[i].message_id, ids[i]);
+    store_op_free(op);
+    int64_t next = 0;
+    CHECK_INT(send_dm(&f, BOB, ALICE, "after", &next), 0);
+    CHECK(next > ids[2]);
+    teardown(&f);
+}
+
+PG_TEST(close_runs_what_was_submitted)
+{
+    struct fixture f;
+    setup(&f);
+    static struct sent sent[50];
+    static atomic_int completed;
+    atomic_init(&completed, 0);
+    struct waiter w;
+    waiter_init(&w, 50);
+    for (int i = 0; i < 50; i++) {
+        sent[i].waiter = &w;
+        sent[i].completed = &completed;
+        atomic_init(&sent[i].calls, 0);
+        struct store_op *op = dm_op(i % 2 ? ALICE : BOB, i % 2 ? BOB : ALICE, "late", NULL);
+        op->owner = &sent[i];
+        op->done = sent_done;
+        store_submit(f.store, op);
+    }
+    store_close(f.store);
+    f.store = NULL;
+    waiter_wait(&w);
+    int bad = 0;
+    for (int i = 0; i < 50; i++) bad += atomic_load(&sent[i].calls) != 1 || sent[i].status != 0;
+    CHECK_INT(bad, 0);
+    CHECK_INT(message_count(&f), 50);
+    teardown(&f);
+}
+
+/* ---------------------------------------------------------------------------
+ * Failures: the server goes away and comes back; a batch that hangs
+ * ------------------------------------------------------------------------- */
+
+/* Ends the store's sessions and keeps new ones out until allow is true. */
+static void cut_connections(struct fixture *f, bool allow)
+{
+    admin_sql("ALTER DATABASE %s ALLOW_CONNECTIONS %s", f->name, allow ? "true" : "false");
+    if (allow) return;
+    admin_sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+              " WHERE datname = '%s' AND application_name = 'chatd'",
+              f->name);
+    for (int i = 0; i < 100; i++) {
+        if (sql_int(f,
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = '%s'"
+                    " AND application_name = 'chatd'",
+                    f->name) == 0)
+            return;
+        usleep(20 * 1000);
+    }
+    test_fail(__FILE__, __LINE__, "the store's sessions did not end");
+}
+
+PG_TEST(lost_connections_make_requests_unavailable_until_they_come_back)
+{
+    struct fixture f;
+    setup(&f);
+    CHECK_INT(send_dm(&f, ALICE, BOB, "before", NULL), 0);
+    cut_connections(&f, false);
+
+    struct store_op *op = dm_op(ALICE, BOB, "during", "c-during");
+    CHECK_INT(run(&f, op), CHAT_E_UNAVAILABLE);
+    CHECK_INT(op->dm_send.message.message_id, 0);
+    CHECK(op->dm_send.message.sender.username == NULL);
+    store_op_free(op);
+    int64_t unready_ms = wait_ready(&f, false, 2000);
+    CHECK(unready_ms >= 0);
+    CHECK_INT(message_count(&f), 1);
+
+    cut_connections(&f, true);
+    int64_t ready_ms = wait_ready(&f, true, 5000);
+    CHECK(ready_ms >= 0);
+    printf("    unready after %lld ms, ready again %lld ms after the database came back\n",
+           (long long)unready_ms, (long long)ready_ms);
+    op = dm_op(ALICE, BOB, "during", "c-during"); /* the client's resend */
+    CHECK_INT(run(&f, op), 0);
+    CHECK(!op->dm_send.duplicate);
+    store_op_free(op);
+    CHECK_INT(message_count(&f), 2);
+    teardown(&f);
+}
+
+/* A lock held by another session stands for a server that stopped
+ * answering: the batch gives up by its deadline as unavailable, and the
+ * store reads as not ready while it waits. */
+PG_TEST(a_batch_that_hangs_ends_by_its_deadline)
+{
+    struct fixture f;
+    setup(&f);
+    sql(&f, "BEGIN");
+    sql(&f, "LOCK TABLE private_messages IN ACCESS EXCLUSIVE MODE");
+    struct store_op *op = dm_op(ALICE, BOB, "held", "c-1");
+    struct waiter w;
+    waiter_init(&w, 1);
+    op->owner = &w;
+    op->done = waiter_done;
+    int64_t start = clock_monotonic_ms();
+    store_submit(f.store, op);
+    CHECK(wait_ready(&f, false, 3000) >= 0);
+    waiter_wait(&w);
+    int64_t took = clock_monotonic_ms() - start;
+    CHECK_INT(op->status, CHAT_E_UNAVAILABLE);
+    CHECK(took >= 3000 && took < 8000);
+    store_op_free(op);
+    sql(&f, "ROLLBACK");
+    CHECK(wait_ready(&f, true, 5000) >= 0);
+    op = dm_op(ALICE, BOB, "later", "c-1");
+    CHECK_INT(run(&f, op), 0);
+    CHECK(!op->dm_send.duplicate);
+    store_op_free(op);
+    CHECK_INT(message_count(&f), 1);
+    teardown(&f);
+}
