@@ -19,7 +19,7 @@ TARGETS = [("relay", "bare relay"), ("chatd-sqlite", "chatd (SQLite)"),
 
 def load(results):
     runs = {}
-    for path in glob.glob(os.path.join(results, "*.json")):
+    for path in glob.glob(os.path.join(results, "*.*.json")):
         target, label = os.path.basename(path)[:-5].split(".", 1)
         with open(path) as f:
             runs.setdefault(target, {})[label] = json.load(f)
@@ -65,11 +65,12 @@ def throughput_section(runs):
         rate = get(r, "messages", "acked_per_s")
         rows.append([name, fmt(rate), ratio(rate, relay), ratio(rate, seed),
                      fmt(get(r, "latency", "ack", "p50_ms"), 2), fmt(get(r, "latency", "ack", "p99_ms"), 2),
-                     fmt(get(r, "cpu", "run", "server_cores"), 2), fmt(get(r, "cpu", "run", "cores"), 2),
-                     fmt(get(r, "errors_total")) if get(r, "errors_total") is not None else
+                     fmt(get(r, "cpu", "run", "server_cores"), 2),
+                     fmt(get(r, "cpu", "run", "generator_cores"), 2),
+                     fmt(get(r, "cpu", "run", "other_cores"), 2),
                      fmt(get(r, "messages", "error_replies"))])
     return table(["target", "acked msg/s", "÷ relay", "÷ seed", "ack p50 ms", "ack p99 ms",
-                  "server cores", "generator cores", "error replies"], rows)
+                  "server cores", "generator cores", "other cores", "error replies"], rows)
 
 
 def rate_labels(runs):
@@ -90,9 +91,11 @@ def latency_section(runs):
             rows.append([fmt(int(label[4:])), name, fmt(get(r, "messages", "acked_per_s")),
                          fmt(d.get("p50_ms"), 2), fmt(d.get("p99_ms"), 2), fmt(d.get("p999_ms"), 2),
                          fmt(d.get("max_ms"), 2), fmt(get(r, "messages", "late")),
-                         fmt(get(r, "messages", "error_replies"))])
+                         fmt(get(r, "messages", "error_replies")),
+                         fmt(get(r, "cpu", "run", "server_cores"), 2),
+                         fmt(get(r, "cpu", "run", "other_cores"), 2)])
     return table(["offered msg/s", "target", "acked msg/s", "delivery p50 ms", "p99 ms", "p99.9 ms",
-                  "max ms", "late sends", "error replies"], rows)
+                  "max ms", "late sends", "error replies", "server cores", "other cores"], rows)
 
 
 def fanout_section(runs):
@@ -172,7 +175,7 @@ def plot(runs, results, docs_dir):
         'set terminal png size 900,500',
         'set output "%s"' % os.path.join(img, "latency.png"),
         'set title "delivery latency p99 against offered load (open loop, same run)"',
-        'set xlabel "offered messages/s"', 'set ylabel "p99 ms"', 'set logscale y', 'set key top left',
+        'set xlabel "offered messages/s"', 'set ylabel "p99 ms"', 'set logscale y', 'set key outside right',
         'plot ' + ", ".join('"%s" using 1:2 with linespoints title "%s"' % (lat, name)
                             for _, name, lat, _ in data_files if os.path.getsize(lat)),
         'unset logscale y',

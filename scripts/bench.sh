@@ -17,7 +17,7 @@ export JWT_SECRET=$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')
 export MESSAGE_ENCRYPTION_KEY=$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')
 ulimit -n "$(ulimit -Hn)"
 
-duration=${BENCH_DURATION:-4}
+duration=${BENCH_DURATION:-3}
 idle_max=${BENCH_IDLE_MAX:-19000}
 rates=${BENCH_RATES:-"1000 2000 5000 10000"}
 [ "${BENCH_QUICK:-0}" = 1 ] && { duration=2; idle_max=5000; rates="1000 10000"; }

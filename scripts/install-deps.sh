@@ -8,7 +8,12 @@ purpose=${1:-build}
 build=(build-essential pkg-config libuv1-dev libhttp-parser-dev libjansson-dev libcjson-dev libsqlite3-dev
        libssl-dev libpq-dev libhiredis-dev zlib1g-dev)
 test=(python3 python3-websockets python3-pytest curl postgresql postgresql-client redis-server)
-bench=(gnuplot-nox nodejs npm)
+bench=(gnuplot-nox)
+# Node.js for the seed peer: Debian's packages only where no node/npm is
+# installed already (a machine may carry a newer Node.js with its own npm,
+# which Debian's npm package would conflict with).
+command -v node >/dev/null 2>&1 || bench+=(nodejs)
+command -v npm >/dev/null 2>&1 || bench+=(npm)
 
 case "$purpose" in
   build) wanted=("${build[@]}") ;;
