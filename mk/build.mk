@@ -19,7 +19,7 @@ else
   OPT := -O2 -g
 endif
 CFLAGS := $(CFLAGS_COMMON) $(OPT) $(EXTRA_CFLAGS)
-LDFLAGS := $(OPT)
+LDFLAGS := $(OPT) -Wl,--as-needed
 
 LIB_SRC := $(shell find src -name '*.c' ! -path src/main.c | sort)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
