@@ -18,7 +18,6 @@
 
 #define HISTORY_DEFAULT_LIMIT 50
 #define CLIENT_MESSAGE_ID_CHARS 64  /* code points (protocol §7) */
-#define MESSAGE_JSON_MAX (1u << 20) /* one message object, escapes included */
 
 static void aad_for_sender(int64_t sender_id, uint8_t aad[8])
 {
@@ -93,30 +92,25 @@ static void resume_send_private_message(struct chat_request *r)
     char *stored = NULL;
     size_t stored_len = 0;
     if (op->dm_send.duplicate) message_open(&s->config, m, &stored, &stored_len);
-    buf message;
-    buf_init(&message, MESSAGE_JSON_MAX);
+    buf *message = chat_message_scratch(c);
     json_writer w;
-    jw_init(&w, &message);
+    jw_init(&w, message);
     if (op->dm_send.duplicate)
         event_message(&w, m, stored, stored_len);
     else
         event_message(&w, m, r->content, r->content_len);
     free(stored);
-    if (jw_finish(&w) != 0) {
-        buf_free(&message);
-        return chat_send_error(c, r->request_id, CHAT_E_INTERNAL);
-    }
+    if (jw_finish(&w) != 0) return chat_send_error(c, r->request_id, CHAT_E_INTERNAL);
 
     buf *out = chat_scratch(c);
     if (op->dm_send.duplicate) {
         /* Already stored and delivered: answer the sender alone. */
-        if (write_new_message(out, r->request_id, &message, true) == 0) chat_send(c, out);
-        buf_free(&message);
+        if (write_new_message(out, r->request_id, message, true) == 0) chat_send(c, out);
         return;
     }
     atomic_fetch_add_explicit(&s->stats.messages_stored, 1, memory_order_relaxed);
     /* One serialization for every other connection of both users. */
-    if (write_new_message(out, NULL, &message, false) == 0) {
+    if (write_new_message(out, NULL, message, false) == 0) {
         struct frame *event = frame_text(out->data, out->len);
         if (event) {
             server_deliver(s, c->loop, m->recipient_id, event, 0);
@@ -127,9 +121,8 @@ static void resume_send_private_message(struct chat_request *r)
     }
     if (r->request_id[0]) {
         out = chat_scratch(c);
-        if (write_new_message(out, r->request_id, &message, false) == 0) chat_send(c, out);
+        if (write_new_message(out, r->request_id, message, false) == 0) chat_send(c, out);
     }
-    buf_free(&message);
 }
 
 void chat_send_private_message(struct conn *c, const cJSON *request, const char *request_id)

@@ -66,6 +66,13 @@ buf *chat_scratch(struct conn *c)
     return b;
 }
 
+buf *chat_message_scratch(struct conn *c)
+{
+    buf *b = &c->loop->message_scratch;
+    buf_reset(b);
+    return b;
+}
+
 void chat_send(struct conn *c, buf *out)
 {
     conn_send_text(c, out->data, out->len);

@@ -49,4 +49,8 @@ void chat_send_error(struct conn *c, const char *request_id, int err);
 /* The loop's scratch buffer for building one reply, emptied. */
 buf *chat_scratch(struct conn *c);
 
+/* A second scratch buffer, emptied, for a message object that several
+ * replies embed. */
+buf *chat_message_scratch(struct conn *c);
+
 #endif

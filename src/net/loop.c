@@ -126,6 +126,7 @@ int loop_init(struct loop *loop, struct server *server, int index, const struct 
     if (!loop->read_buf || !loop->wheel) return CHAT_E_NOMEM;
     idmap_init(&loop->local_users);
     buf_init(&loop->scratch, LOOP_REPLY_MAX);
+    buf_init(&loop->message_scratch, LOOP_REPLY_MAX);
     buf_init(&loop->inflated, server->config.max_frame_bytes);
     buf_init(&loop->deflated, LOOP_REPLY_MAX);
     mpsc_init(&loop->inbox);
@@ -228,6 +229,7 @@ void loop_destroy(struct loop *loop)
     uv_loop_close(&loop->uv);
     idmap_free(&loop->local_users);
     buf_free(&loop->scratch);
+    buf_free(&loop->message_scratch);
     loop_free_nodes(loop);
     buf_free(&loop->inflated);
     buf_free(&loop->deflated);

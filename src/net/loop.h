@@ -48,7 +48,8 @@ struct loop {
     uint64_t next_conn_serial;
     int64_t now_ms;     /* monotonic, refreshed each tick and each read */
     struct conn *conns; /* every open connection (for shutdown) */
-    buf scratch;        /* where replies are built, one at a time */
+    buf scratch;         /* where replies are built, one at a time */
+    buf message_scratch; /* a message object several replies embed */
     /* permessage-deflate: the loop's zlib streams (made on first use), the
      * inflated message being handled, and the last frame compressed, since
      * an event fanned out goes to many connections in a row. */
