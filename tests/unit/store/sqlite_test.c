@@ -709,6 +709,60 @@ TEST(a_failing_op_fails_alone_in_its_batch)
     teardown(&f);
 }
 
+/* One batch of DMs: each conversation's updated_at / last_message_id is
+ * written once, with its newest message; a resend inside the same batch is
+ * answered with the message stored a moment before; a block written by the
+ * user service between two batches holds at once (nothing is cached). */
+TEST(a_batch_of_dms_touches_each_conversation_once)
+{
+    struct fixture f;
+    setup(&f);
+    follow(&f, ALICE, CAROL);
+    struct gate g;
+    gate_hold(&f, &g);
+    struct store_op *ops[] = {
+        dm_op(ALICE, BOB, "1", "b-1"),   dm_op(BOB, ALICE, "2", NULL),
+        dm_op(ALICE, CAROL, "3", "c-1"), dm_op(ALICE, BOB, "4", "b-2"),
+        dm_op(ALICE, BOB, "again", "b-1"),
+    };
+    enum { N = sizeof ops / sizeof ops[0] };
+    struct waiter w;
+    waiter_init(&w, N);
+    for (int i = 0; i < N; i++) {
+        ops[i]->owner = &w;
+        ops[i]->done = waiter_done;
+        store_submit(f.store, ops[i]);
+    }
+    gate_open(&g);
+    waiter_wait(&w);
+
+    for (int i = 0; i < N; i++) CHECK_INT(ops[i]->status, 0);
+    CHECK(!ops[3]->dm_send.duplicate);
+    CHECK(ops[4]->dm_send.duplicate);
+    CHECK_INT(ops[4]->dm_send.message.message_id, ops[0]->dm_send.message.message_id);
+    CHECK_MEM(ops[4]->dm_send.message.ciphertext, "1", 1);
+    CHECK_INT(ops[1]->dm_send.message.conversation_id, ops[0]->dm_send.message.conversation_id);
+    CHECK_INT(message_count(&f), 4);
+    CHECK_INT(sql_int(&f, "SELECT last_message_id FROM conversations WHERE user_b = %d", BOB),
+              ops[3]->dm_send.message.message_id);
+    CHECK_INT(sql_int(&f, "SELECT last_message_id FROM conversations WHERE user_b = %d", CAROL),
+              ops[2]->dm_send.message.message_id);
+    CHECK_INT(sql_int(&f, "SELECT updated_at FROM conversations WHERE user_b = %d", BOB),
+              ops[3]->dm_send.message.created_at_ms);
+    CHECK_STR(ops[3]->dm_send.message.sender.username, "alice");
+    CHECK_STR(ops[3]->dm_send.recipient.username, "bob");
+    for (int i = 0; i < N; i++) store_op_free(ops[i]);
+
+    block(&f, BOB, ALICE);
+    CHECK_INT(send_dm_with(&f, ALICE, BOB, 0, false), CHAT_E_BLOCKED);
+    sql(&f, "DELETE FROM blocked_relationships");
+    sql(&f, "DELETE FROM user_follows WHERE follower_id = %d AND followee_id = %d", ALICE, BOB);
+    CHECK_INT(send_dm_with(&f, ALICE, BOB, 0, false), CHAT_E_NOT_FOLLOWING);
+    sql(&f, "DELETE FROM users_auth WHERE user_id = %d", CAROL);
+    CHECK_INT(send_dm_with(&f, ALICE, CAROL, 0, false), CHAT_E_USER_NOT_FOUND);
+    teardown(&f);
+}
+
 #define THREADS 4
 #define SENDS_PER_THREAD 250
 
