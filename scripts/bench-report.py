@@ -168,8 +168,9 @@ def plot(runs, results, docs_dir):
         with open(rss, "w") as f:
             for label in idle_labels(runs, key):
                 r = runs[key][label]
-                f.write("%s %s\n" % (get(r, "connect", "ok"),
-                                     (get(r, "server", "rss_end_bytes", default=0)) / 1048576))
+                added = (get(r, "server", "rss_end_bytes", default=0) -
+                         get(r, "server", "rss_before_bytes", default=0))
+                f.write("%s %s\n" % (get(r, "connect", "ok"), added / 1048576))
         data_files.append((key, name, lat, rss))
     script = [
         'set terminal png size 900,500',
@@ -180,8 +181,8 @@ def plot(runs, results, docs_dir):
                             for _, name, lat, _ in data_files if os.path.getsize(lat)),
         'unset logscale y',
         'set output "%s"' % os.path.join(img, "rss.png"),
-        'set title "server RSS against idle authenticated connections"',
-        'set xlabel "connections"', 'set ylabel "RSS MiB"',
+        'set title "server RSS added by idle authenticated connections"',
+        'set xlabel "connections"', 'set ylabel "RSS added, MiB"', 'set key top left',
         'plot ' + ", ".join('"%s" using 1:2 with linespoints title "%s"' % (rss, name)
                             for _, name, _, rss in data_files if os.path.getsize(rss)),
     ]
@@ -251,7 +252,7 @@ def main():
         startup=startup_section(results),
         physical=physical or "(not measured in this run)",
         plots=("![delivery p99 against offered load](img/latency.png)\n\n"
-               "![server RSS against connections](img/rss.png)") if plotted else "(gnuplot unavailable)",
+               "![server RSS added by idle connections](img/rss.png)") if plotted else "(gnuplot unavailable)",
     )
     text = BEGIN + "\n" + text.strip() + "\n" + END
     try:
