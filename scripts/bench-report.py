@@ -182,7 +182,7 @@ def plot(runs, results, docs_dir):
         'unset logscale y',
         'set output "%s"' % os.path.join(img, "rss.png"),
         'set title "server RSS added by idle authenticated connections"',
-        'set xlabel "connections"', 'set ylabel "RSS added, MiB"', 'set key top left',
+        'set xlabel "connections"', 'set ylabel "RSS added, MiB"', 'set key inside top left',
         'plot ' + ", ".join('"%s" using 1:2 with linespoints title "%s"' % (rss, name)
                             for _, name, _, rss in data_files if os.path.getsize(rss)),
     ]
