@@ -64,7 +64,8 @@ struct library {
 
 /* ---- jansson --------------------------------------------------------------------------- */
 
-static long jansson_parse(const char *json, size_t n, size_t flags) {
+static long jansson_parse(const char *json, size_t n, size_t flags)
+{
     json_error_t error;
     json_t *root = json_loadb(json, n, flags, &error);
     if (!json_is_object(root)) {
@@ -80,11 +81,13 @@ static long jansson_parse(const char *json, size_t n, size_t flags) {
     return sum;
 }
 
-static long jansson_strict(const char *json, size_t n) {
+static long jansson_strict(const char *json, size_t n)
+{
     return jansson_parse(json, n, JSON_REJECT_DUPLICATES);
 }
 
-static long jansson_default(const char *json, size_t n) {
+static long jansson_default(const char *json, size_t n)
+{
     return jansson_parse(json, n, 0);
 }
 
@@ -93,7 +96,8 @@ static const struct library libraries[] = {
     {"jansson-default", jansson_default},
 };
 
-static void library_version(void) {
+static void library_version(void)
+{
     printf("jansson %s\n", JANSSON_VERSION);
 }
 
@@ -103,7 +107,8 @@ static void library_setup(void) {}
 
 /* ---- cJSON ----------------------------------------------------------------------------- */
 
-static long cjson(const char *json, size_t n) {
+static long cjson(const char *json, size_t n)
+{
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(json, n, &end, false);
     if (!cJSON_IsObject(root) || end != json + n) {
@@ -123,7 +128,8 @@ static const struct library libraries[] = {
     {"cjson", cjson},
 };
 
-static void library_version(void) {
+static void library_version(void)
+{
     printf("cJSON %s\n", cJSON_Version());
 }
 
@@ -135,7 +141,8 @@ static void library_setup(void) {}
 
 static struct json_tokener *tokener;
 
-static long jsonc_parse(const char *json, size_t n, int flags) {
+static long jsonc_parse(const char *json, size_t n, int flags)
+{
     json_tokener_reset(tokener);
     json_tokener_set_flags(tokener, flags);
     struct json_object *root = json_tokener_parse_ex(tokener, json, (int)n);
@@ -155,11 +162,13 @@ static long jsonc_parse(const char *json, size_t n, int flags) {
     return sum;
 }
 
-static long jsonc_default(const char *json, size_t n) {
+static long jsonc_default(const char *json, size_t n)
+{
     return jsonc_parse(json, n, 0);
 }
 
-static long jsonc_strict(const char *json, size_t n) {
+static long jsonc_strict(const char *json, size_t n)
+{
     return jsonc_parse(json, n, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
 }
 
@@ -168,11 +177,13 @@ static const struct library libraries[] = {
     {"json-c-strict", jsonc_strict}, /* JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8 */
 };
 
-static void library_version(void) {
+static void library_version(void)
+{
     printf("json-c %s\n", json_c_version());
 }
 
-static void library_setup(void) {
+static void library_setup(void)
+{
     tokener = json_tokener_new();
 }
 
@@ -184,21 +195,23 @@ static void library_setup(void) {
 
 static volatile long sink;
 
-static double now_ns(void) {
+static double now_ns(void)
+{
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
 }
 
 /* The measured loop; not inlined so callgrind can collect exactly it (--toggle-collect). */
-__attribute__((noinline)) static void bench_loop(parse_fn parse, long iterations) {
+__attribute__((noinline)) static void bench_loop(parse_fn parse, long iterations)
+{
     long sum = 0;
-    for (long i = 0; i < iterations; i++)
-        sum += parse(request, sizeof request - 1);
+    for (long i = 0; i < iterations; i++) sum += parse(request, sizeof request - 1);
     sink = sum;
 }
 
-static double best_ns_per_parse(parse_fn parse, long iterations) {
+static double best_ns_per_parse(parse_fn parse, long iterations)
+{
     double best = 0;
     bench_loop(parse, iterations / 10 + 1); /* warm caches and allocator */
     for (int run = 0; run < RUNS; run++) {
@@ -232,7 +245,8 @@ static const struct probe {
 #define PROBE_COUNT (sizeof probes / sizeof probes[0])
 
 /* Nesting 100000 deep must be refused, not overflow the stack. */
-static char *deep_nesting(size_t depth, size_t *len) {
+static char *deep_nesting(size_t depth, size_t *len)
+{
     char *s = malloc(depth * 2 + 16);
     size_t n = 0;
     n += (size_t)snprintf(s, 16, "{\"a\":");
@@ -245,10 +259,10 @@ static char *deep_nesting(size_t depth, size_t *len) {
     return s;
 }
 
-static void print_probes(void) {
+static void print_probes(void)
+{
     printf("\n%-28s", "rejects?");
-    for (size_t l = 0; l < LIBRARY_COUNT; l++)
-        printf(" %-16s", libraries[l].name);
+    for (size_t l = 0; l < LIBRARY_COUNT; l++) printf(" %-16s", libraries[l].name);
     printf("\n");
     for (size_t p = 0; p < PROBE_COUNT; p++) {
         size_t len = probes[p].len ? probes[p].len : strlen(probes[p].json);
@@ -266,13 +280,15 @@ static void print_probes(void) {
     free(deep);
 }
 
-static const struct library *find_library(const char *name) {
+static const struct library *find_library(const char *name)
+{
     for (size_t l = 0; l < LIBRARY_COUNT; l++)
         if (strcmp(libraries[l].name, name) == 0) return &libraries[l];
     return NULL;
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char **argv)
+{
     library_setup();
 
     if (argc == 4 && strcmp(argv[1], "--only") == 0) {

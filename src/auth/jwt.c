@@ -26,7 +26,8 @@
 /* HMAC-SHA256 of data[0..n) under the secret. 0, CHAT_E_INVALID_REQUEST for an
  * empty or oversized secret, CHAT_E_INTERNAL if OpenSSL fails. */
 static int jwt_hmac_sha256(const uint8_t *secret, size_t secret_len, const void *data, size_t n,
-                           uint8_t mac[JWT_MAC_BYTES]) {
+                           uint8_t mac[JWT_MAC_BYTES])
+{
     unsigned mac_len = 0;
     if (!secret || secret_len == 0 || secret_len > INT_MAX) return CHAT_E_INVALID_REQUEST;
     if (!HMAC(EVP_sha256(), secret, (int)secret_len, data, n, mac, &mac_len) ||
@@ -42,7 +43,8 @@ static int jwt_hmac_sha256(const uint8_t *secret, size_t secret_len, const void 
  * or use a JSON parser that returns only the lexically last duplicate member
  * name"; we reject, in the header and the claims alike. Returns a new
  * reference the caller releases, or NULL. */
-static json_t *jwt_decode_object(const char *segment, size_t len) {
+static json_t *jwt_decode_object(const char *segment, size_t len)
+{
     uint8_t text[JWT_SEGMENT_MAX];
     size_t n;
     if (base64url_decode(segment, len, text, sizeof text, &n) != 0) return NULL;
@@ -54,7 +56,8 @@ static json_t *jwt_decode_object(const char *segment, size_t len) {
     return value;
 }
 
-static bool jwt_string_equals(const json_t *value, const char *expected) {
+static bool jwt_string_equals(const json_t *value, const char *expected)
+{
     size_t n = strlen(expected);
     return json_is_string(value) && json_string_length(value) == n &&
            memcmp(json_string_value(value), expected, n) == 0;
@@ -69,7 +72,8 @@ struct jwt_segments {
 };
 
 /* RFC 7515 §7.1: a compact JWS is exactly three dot-separated parts. */
-static int jwt_split(const char *token, size_t len, struct jwt_segments *s) {
+static int jwt_split(const char *token, size_t len, struct jwt_segments *s)
+{
     const char *end = token + len;
     const char *dot1 = memchr(token, '.', len);
     if (!dot1) return CHAT_E_INVALID_TOKEN;
@@ -92,7 +96,8 @@ static int jwt_split(const char *token, size_t len, struct jwt_segments *s) {
  * case variant. RFC 7515 §4.1.11: a "crit" header names extensions we would
  * have to understand, and we understand none. kid, jku and x5u are ignored:
  * the key is ours, never fetched. */
-static int jwt_check_header(const struct jwt_segments *s) {
+static int jwt_check_header(const struct jwt_segments *s)
+{
     json_t *header = jwt_decode_object(s->header, s->header_len);
     if (!header) return CHAT_E_INVALID_TOKEN;
     const json_t *typ = json_object_get(header, "typ");
@@ -103,7 +108,8 @@ static int jwt_check_header(const struct jwt_segments *s) {
 }
 
 static int jwt_check_signature(const struct jwt_verifier *v, const char *token,
-                               const struct jwt_segments *s) {
+                               const struct jwt_segments *s)
+{
     uint8_t given[JWT_MAC_BYTES], expected[JWT_MAC_BYTES];
     size_t given_len;
     if (base64url_decode(s->signature, s->signature_len, given, sizeof given, &given_len) != 0 ||
@@ -120,7 +126,8 @@ static int jwt_check_signature(const struct jwt_verifier *v, const char *token,
 /* A NumericDate (RFC 7519 §2) as whole seconds, saturating at the int64
  * limits. A fractional value rounds toward the stricter side: down for exp,
  * up for nbf and iat. */
-static int64_t jwt_seconds(const json_t *value, bool round_up) {
+static int64_t jwt_seconds(const json_t *value, bool round_up)
+{
     if (json_is_integer(value)) return json_integer_value(value);
     double d = json_real_value(value);
     d = round_up ? ceil(d) : floor(d);
@@ -130,13 +137,15 @@ static int64_t jwt_seconds(const json_t *value, bool round_up) {
 }
 
 /* Whether t lies more than the leeway after now, without overflowing. */
-static bool jwt_after_leeway(int64_t t, int64_t now) {
+static bool jwt_after_leeway(int64_t t, int64_t now)
+{
     return t > INT64_MIN + JWT_LEEWAY_S && t - JWT_LEEWAY_S > now;
 }
 
 /* 1 to 19 decimal digits with a value from 1 to INT64_MAX; no sign, no
  * spaces. */
-static int jwt_parse_user_id(const char *s, size_t len, int64_t *out) {
+static int jwt_parse_user_id(const char *s, size_t len, int64_t *out)
+{
     int64_t v = 0;
     if (len == 0 || len > 19) return CHAT_E_INVALID_TOKEN;
     for (size_t i = 0; i < len; i++) {
@@ -152,7 +161,8 @@ static int jwt_parse_user_id(const char *s, size_t len, int64_t *out) {
 
 /* protocol §4: userId, or sub when userId is absent (a userId of the wrong
  * type is not rescued by sub); a decimal string or a positive integer. */
-static int jwt_read_user_id(const json_t *payload, int64_t *out) {
+static int jwt_read_user_id(const json_t *payload, int64_t *out)
+{
     const json_t *id = json_object_get(payload, "userId");
     if (!id) id = json_object_get(payload, "sub");
     if (json_is_integer(id)) {
@@ -166,7 +176,8 @@ static int jwt_read_user_id(const json_t *payload, int64_t *out) {
     return CHAT_E_INVALID_TOKEN;
 }
 
-static int jwt_read_jti(const json_t *jti, char out[JWT_JTI_MAX + 1]) {
+static int jwt_read_jti(const json_t *jti, char out[JWT_JTI_MAX + 1])
+{
     if (!json_is_string(jti)) return CHAT_E_INVALID_TOKEN;
     size_t n = json_string_length(jti);
     if (n == 0 || n > JWT_JTI_MAX) return CHAT_E_INVALID_TOKEN;
@@ -177,7 +188,8 @@ static int jwt_read_jti(const json_t *jti, char out[JWT_JTI_MAX + 1]) {
 
 /* RFC 7519 §4.1.3: aud is one string or an array of strings, and we must be
  * among them. */
-static bool jwt_audience_matches(const json_t *aud, const char *expected) {
+static bool jwt_audience_matches(const json_t *aud, const char *expected)
+{
     if (json_is_string(aud)) return jwt_string_equals(aud, expected);
     if (!json_is_array(aud)) return false;
     bool found = false;
@@ -192,7 +204,8 @@ static bool jwt_audience_matches(const json_t *aud, const char *expected) {
 /* Reads and checks every claim; expiry last, so that an expired token is
  * reported as such only when nothing else is wrong with it. */
 static int jwt_read_claims(const struct jwt_verifier *v, const json_t *payload, int64_t now_s,
-                           struct jwt_claims *c) {
+                           struct jwt_claims *c)
+{
     const json_t *exp = json_object_get(payload, "exp");
     const json_t *iat = json_object_get(payload, "iat");
     const json_t *nbf = json_object_get(payload, "nbf");
@@ -225,7 +238,8 @@ static int jwt_read_claims(const struct jwt_verifier *v, const json_t *payload, 
 /* ---- public -------------------------------------------------------------- */
 
 int jwt_verify(const struct jwt_verifier *v, const char *token, size_t len, int64_t now_s,
-               struct jwt_claims *claims) {
+               struct jwt_claims *claims)
+{
     struct jwt_segments s;
     memset(claims, 0, sizeof *claims);
     /* protocol §4: the size is bounded before a single byte is decoded. */
@@ -245,7 +259,8 @@ int jwt_verify(const struct jwt_verifier *v, const char *token, size_t len, int6
     return rc;
 }
 
-int jwt_sign_hs256(const uint8_t *secret, size_t secret_len, const char *payload_json, char **out) {
+int jwt_sign_hs256(const uint8_t *secret, size_t secret_len, const char *payload_json, char **out)
+{
     static const char header[] = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
     *out = NULL;
     if (!payload_json) return CHAT_E_INVALID_REQUEST;

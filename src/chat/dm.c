@@ -17,7 +17,7 @@
 #include <string.h>
 
 #define HISTORY_DEFAULT_LIMIT 50
-#define CLIENT_MESSAGE_ID_CHARS 64  /* code points (protocol §7) */
+#define CLIENT_MESSAGE_ID_CHARS 64 /* code points (protocol §7) */
 
 static void aad_for_sender(int64_t sender_id, uint8_t aad[8])
 {

@@ -19,14 +19,16 @@
 
 /* ---- keyring ----------------------------------------------------------- */
 
-static int aead_hex_value(char c) {
+static int aead_hex_value(char c)
+{
     if (c >= '0' && c <= '9') return c - '0';
     if (c >= 'a' && c <= 'f') return c - 'a' + 10;
     if (c >= 'A' && c <= 'F') return c - 'A' + 10;
     return -1;
 }
 
-int aead_key_parse_hex(const char *hex, uint8_t out[AEAD_KEY_BYTES]) {
+int aead_key_parse_hex(const char *hex, uint8_t out[AEAD_KEY_BYTES])
+{
     if (!hex || strlen(hex) != 2 * AEAD_KEY_BYTES) return CHAT_E_CONFIG;
     for (size_t i = 0; i < AEAD_KEY_BYTES; i++) {
         int hi = aead_hex_value(hex[2 * i]), lo = aead_hex_value(hex[2 * i + 1]);
@@ -39,13 +41,15 @@ int aead_key_parse_hex(const char *hex, uint8_t out[AEAD_KEY_BYTES]) {
     return 0;
 }
 
-static const struct aead_key *aead_keyring_find(const struct aead_keyring *ring, uint32_t id) {
+static const struct aead_key *aead_keyring_find(const struct aead_keyring *ring, uint32_t id)
+{
     for (size_t i = 0; i < ring->count; i++)
         if (ring->keys[i].id == id) return &ring->keys[i];
     return NULL;
 }
 
-int aead_keyring_add(struct aead_keyring *ring, uint32_t id, const uint8_t key[AEAD_KEY_BYTES]) {
+int aead_keyring_add(struct aead_keyring *ring, uint32_t id, const uint8_t key[AEAD_KEY_BYTES])
+{
     if (ring->count == AEAD_MAX_KEYS || aead_keyring_find(ring, id)) return CHAT_E_CONFIG;
     if (ring->count == 0) ring->current_id = id;
     ring->keys[ring->count].id = id;
@@ -61,16 +65,19 @@ static pthread_key_t aead_ctx_key; /* its destructor frees a thread's context at
 static bool aead_ctx_key_ready;
 static _Thread_local EVP_CIPHER_CTX *aead_ctx;
 
-static void aead_ctx_destroy(void *ctx) {
+static void aead_ctx_destroy(void *ctx)
+{
     EVP_CIPHER_CTX_free(ctx);
 }
 
-static void aead_ctx_key_create(void) {
+static void aead_ctx_key_create(void)
+{
     aead_ctx_key_ready = pthread_key_create(&aead_ctx_key, aead_ctx_destroy) == 0;
 }
 
 /* This thread's context, bound to AES-256-GCM, or NULL when OpenSSL fails. */
-static EVP_CIPHER_CTX *aead_thread_ctx(void) {
+static EVP_CIPHER_CTX *aead_thread_ctx(void)
+{
     if (aead_ctx) return aead_ctx;
     if (pthread_once(&aead_once, aead_ctx_key_create) != 0 || !aead_ctx_key_ready) return NULL;
 
@@ -88,7 +95,8 @@ static EVP_CIPHER_CTX *aead_thread_ctx(void) {
 /* ---- seal and open ----------------------------------------------------- */
 
 int aead_seal(const struct aead_keyring *ring, const uint8_t *aad, size_t aad_len,
-              const uint8_t *plain, size_t n, uint8_t *out, uint32_t *key_id) {
+              const uint8_t *plain, size_t n, uint8_t *out, uint32_t *key_id)
+{
     const struct aead_key *k = aead_keyring_find(ring, ring->current_id);
     if (!k) return CHAT_E_INTERNAL;
     if (n > INT_MAX || aad_len > INT_MAX) return CHAT_E_TOO_BIG;
@@ -116,7 +124,8 @@ fail:
 }
 
 int aead_open(const struct aead_keyring *ring, uint32_t key_id, const uint8_t *aad, size_t aad_len,
-              const uint8_t *sealed, size_t sealed_len, uint8_t *out) {
+              const uint8_t *sealed, size_t sealed_len, uint8_t *out)
+{
     const struct aead_key *k = aead_keyring_find(ring, key_id);
     if (!k || sealed_len < AEAD_OVERHEAD) return CHAT_E_INTERNAL;
     size_t n = sealed_len - AEAD_OVERHEAD;

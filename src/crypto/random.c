@@ -9,7 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-int random_bytes(void *out, size_t n) {
+int random_bytes(void *out, size_t n)
+{
     uint8_t *p = out;
     /* RAND_bytes takes an int count, so larger requests go in slices. */
     while (n > 0) {
@@ -21,7 +22,8 @@ int random_bytes(void *out, size_t n) {
     return 0;
 }
 
-void random_uuid(char out[37]) {
+void random_uuid(char out[37])
+{
     static const char hex[] = "0123456789abcdef";
     uint8_t b[16];
 

@@ -11,18 +11,21 @@ enum { CALLBACK_NONE, CALLBACK_FIELD, CALLBACK_VALUE };
  * ASCII helpers (no locale: header names and tokens are ASCII by definition)
  * ------------------------------------------------------------------------------------------ */
 
-static char ascii_lower(char c) {
+static char ascii_lower(char c)
+{
     return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
 }
 
 /* RFC 7230 §3.2.3: OWS = *( SP / HTAB ) */
-static bool is_ows(char c) {
+static bool is_ows(char c)
+{
     return c == ' ' || c == '\t';
 }
 
 /* RFC 7230 §3.2.6: tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." / "^" / "_"
  * / "`" / "|" / "~" / DIGIT / ALPHA */
-static bool is_tchar(char c) {
+static bool is_tchar(char c)
+{
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
            (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
 }
@@ -31,7 +34,8 @@ static bool is_tchar(char c) {
  * Field sinks: one header value into one bounded field
  * ------------------------------------------------------------------------------------------ */
 
-static void field_init(struct http__field_sink *s, char *dst, size_t cap) {
+static void field_init(struct http__field_sink *s, char *dst, size_t cap)
+{
     s->dst = dst;
     s->cap = cap;
     s->len = 0;
@@ -41,13 +45,15 @@ static void field_init(struct http__field_sink *s, char *dst, size_t cap) {
     dst[0] = '\0';
 }
 
-static void field_begin(struct http__field_sink *s) {
+static void field_begin(struct http__field_sink *s)
+{
     s->fresh = true;
     s->pending_spaces = 0;
 }
 
 /* Appends what fits; past the bound the field keeps its prefix and is marked too long. */
-static void field_put(struct http__field_sink *s, const char *src, size_t n) {
+static void field_put(struct http__field_sink *s, const char *src, size_t n)
+{
     if (s->too_long) return;
     size_t room = s->cap - 1 - s->len;
     if (n > room) {
@@ -63,7 +69,8 @@ static void field_put(struct http__field_sink *s, const char *src, size_t n) {
  * RFC 7230 §3.2.2: a recipient MAY combine multiple header fields with the same field name
  * "by appending each subsequent field value to the combined field value in order, separated by a
  * comma". Whitespace inside a value is kept as spaces (HTAB and SP are both OWS). */
-static void field_push(struct http__field_sink *s, char c) {
+static void field_push(struct http__field_sink *s, char c)
+{
     if (is_ows(c)) {
         if (!s->fresh) s->pending_spaces++;
         return;
@@ -72,8 +79,7 @@ static void field_push(struct http__field_sink *s, char c) {
         s->fresh = false;
         if (s->len > 0) field_put(s, ", ", 2);
     }
-    for (; s->pending_spaces > 0 && !s->too_long; s->pending_spaces--)
-        field_put(s, " ", 1);
+    for (; s->pending_spaces > 0 && !s->too_long; s->pending_spaces--) field_put(s, " ", 1);
     s->pending_spaces = 0;
     field_put(s, &c, 1);
 }
@@ -82,7 +88,8 @@ static void field_push(struct http__field_sink *s, char c) {
  * Token sinks: does a comma-separated list contain a token?
  * ------------------------------------------------------------------------------------------ */
 
-static void token_init(struct http__token_sink *t, const char *token, bool *found) {
+static void token_init(struct http__token_sink *t, const char *token, bool *found)
+{
     t->token = token;
     t->found = found;
     *found = false;
@@ -92,14 +99,16 @@ static void token_init(struct http__token_sink *t, const char *token, bool *foun
 }
 
 /* Ends the current list element: a match sets the result, and the next element starts clean. */
-static void token_element_end(struct http__token_sink *t) {
+static void token_element_end(struct http__token_sink *t)
+{
     if (!t->broken && t->matched > 0 && t->token[t->matched] == '\0') *t->found = true;
     t->matched = 0;
     t->trailing_space = false;
     t->broken = false;
 }
 
-static void token_push(struct http__token_sink *t, char c) {
+static void token_push(struct http__token_sink *t, char c)
+{
     if (c == ',') {
         token_element_end(t);
         return;
@@ -120,12 +129,14 @@ static void token_push(struct http__token_sink *t, char c) {
  * ------------------------------------------------------------------------------------------ */
 
 /* Records the answer a callback decided on and makes http_parser stop with an error. */
-static int fail(struct http_request *r, int status) {
+static int fail(struct http_request *r, int status)
+{
     r->status = status;
     return -1;
 }
 
-static int on_url(http_parser *p, const char *at, size_t len) {
+static int on_url(http_parser *p, const char *at, size_t len)
+{
     struct http_request *r = p->data;
     if (len > HTTP_MAX_URL - r->url_len) return fail(r, 414);
     memcpy(r->path + r->url_len, at, len);
@@ -136,7 +147,8 @@ static int on_url(http_parser *p, const char *at, size_t len) {
 
 /* Runs once, when the first header (or the end of the head) shows the request line is over:
  * checks the version and cuts the query string and fragment off the target. */
-static int request_line_end(struct http_request *r) {
+static int request_line_end(struct http_request *r)
+{
     r->request_line_done = true;
     r->http_major = r->parser.http_major;
     r->http_minor = r->parser.http_minor;
@@ -163,7 +175,8 @@ static int request_line_end(struct http_request *r) {
 }
 
 /* Every name compared here is shorter than r->name, so equal lengths mean it was stored whole. */
-static bool name_is(const struct http_request *r, const char *lowercase_name) {
+static bool name_is(const struct http_request *r, const char *lowercase_name)
+{
     size_t len = strlen(lowercase_name);
     if (r->name_len != len) return false;
     for (size_t i = 0; i < len; i++)
@@ -172,7 +185,8 @@ static bool name_is(const struct http_request *r, const char *lowercase_name) {
 }
 
 /* The header name is complete: decide where its value goes. */
-static int header_begin(struct http_request *r) {
+static int header_begin(struct http_request *r)
+{
     r->field = NULL;
     r->tokens = NULL;
     if (name_is(r, "host")) {
@@ -201,7 +215,8 @@ static int header_begin(struct http_request *r) {
 }
 
 /* The header value is complete (the next name or the end of the head began). */
-static void header_end(struct http_request *r) {
+static void header_end(struct http_request *r)
+{
     if (r->tokens) token_element_end(r->tokens);
     r->field = NULL;
     r->tokens = NULL;
@@ -211,7 +226,8 @@ static void header_end(struct http_request *r) {
  * http_parser without HTTP_PARSER_STRICT, which lets spaces into names ("Name : v", " Host: a"),
  * so names are checked here. RFC 7230 §3.2.4: "A server MUST reject any received request message
  * that contains whitespace between a header field-name and colon with a response code of 400". */
-static int on_header_field(http_parser *p, const char *at, size_t len) {
+static int on_header_field(http_parser *p, const char *at, size_t len)
+{
     struct http_request *r = p->data;
     if (!r->request_line_done && request_line_end(r) != 0) return -1;
     for (size_t i = 0; i < len; i++)
@@ -227,23 +243,23 @@ static int on_header_field(http_parser *p, const char *at, size_t len) {
 }
 
 /* A value may arrive in several pieces too (split feeds, obsolete line folding). */
-static int on_header_value(http_parser *p, const char *at, size_t len) {
+static int on_header_value(http_parser *p, const char *at, size_t len)
+{
     struct http_request *r = p->data;
     if (r->last_callback == CALLBACK_FIELD && header_begin(r) != 0) return -1;
     r->last_callback = CALLBACK_VALUE;
     if (r->field)
-        for (size_t i = 0; i < len; i++)
-            field_push(r->field, at[i]);
+        for (size_t i = 0; i < len; i++) field_push(r->field, at[i]);
     if (r->tokens)
-        for (size_t i = 0; i < len; i++)
-            token_push(r->tokens, at[i]);
+        for (size_t i = 0; i < len; i++) token_push(r->tokens, at[i]);
     return 0;
 }
 
 /* The head is over. Returning 2 tells http_parser to expect no body and to stop right after the
  * head, as for an upgrade: whatever follows belongs to the WebSocket stream (or is a body the
  * caller refuses), and the returned byte count is exactly the head. */
-static int on_headers_complete(http_parser *p) {
+static int on_headers_complete(http_parser *p)
+{
     struct http_request *r = p->data;
     if (!r->request_line_done && request_line_end(r) != 0) return -1;
     if (r->last_callback == CALLBACK_VALUE) header_end(r);
@@ -274,7 +290,8 @@ static const http_parser_settings request_settings = {
  * Public API
  * ------------------------------------------------------------------------------------------ */
 
-void http_request_init(struct http_request *r) {
+void http_request_init(struct http_request *r)
+{
     memset(r, 0, sizeof *r);
     http_parser_init(&r->parser, HTTP_REQUEST);
     r->parser.data = r;
@@ -289,7 +306,8 @@ void http_request_init(struct http_request *r) {
     token_init(&r->connection_sink, "upgrade", &r->connection_upgrade);
 }
 
-int http_request_feed(struct http_request *r, const char *data, size_t n, size_t *consumed) {
+int http_request_feed(struct http_request *r, const char *data, size_t n, size_t *consumed)
+{
     *consumed = 0;
     /* http_parser reads a zero-length feed as end of input: never pass one on */
     if (r->status != HTTP_NEED_MORE || n == 0) return r->status;

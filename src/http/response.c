@@ -35,21 +35,24 @@ static const struct {
     {505, "HTTP Version Not Supported"},
 };
 
-const char *http_status_reason(int status) {
+const char *http_status_reason(int status)
+{
     for (size_t i = 0; i < sizeof reasons / sizeof reasons[0]; i++)
         if (reasons[i].status == status) return reasons[i].reason;
     return "Unknown";
 }
 
 /* Drops what a failed write appended, so a caller never sends half a response. */
-static void rollback(buf *out, size_t len) {
+static void rollback(buf *out, size_t len)
+{
     if (!out->data) return;
     out->len = len;
     out->data[len] = '\0';
 }
 
 int http_response_write(buf *out, int status, const char *content_type, const char *extra_headers,
-                        const char *body, size_t body_len, bool keep_alive) {
+                        const char *body, size_t body_len, bool keep_alive)
+{
     /* RFC 9110 §8.6: "A server MUST NOT send a Content-Length header field in any response with
      * a status code of 1xx (Informational) or 204 (No Content)." Nor a body. */
     bool bodyless = status < 200 || status == 204;
@@ -68,7 +71,8 @@ int http_response_write(buf *out, int status, const char *content_type, const ch
     return err;
 }
 
-int http_response_upgrade(buf *out, const char *accept, const char *extensions_header) {
+int http_response_upgrade(buf *out, const char *accept, const char *extensions_header)
+{
     size_t start = out->len;
     int err = buf_printf(out,
                          "HTTP/1.1 101 Switching Protocols\r\n"

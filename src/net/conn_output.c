@@ -17,9 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define WRITE_BATCH 64           /* queued frames gathered into one writev */
-#define DEFLATE_THRESHOLD 256    /* smaller payloads go out uncompressed */
-#define FREE_NODES_MAX 4096      /* nodes a loop keeps for re-use */
+#define WRITE_BATCH 64        /* queued frames gathered into one writev */
+#define DEFLATE_THRESHOLD 256 /* smaller payloads go out uncompressed */
+#define FREE_NODES_MAX 4096   /* nodes a loop keeps for re-use */
 
 static void conn_flush(struct conn *c);
 
@@ -141,7 +141,8 @@ static void conn_write_queue(struct conn *c)
         unsigned count = 0;
         size_t total = 0;
         for (struct out_node *n = c->out_head; n && count < WRITE_BATCH; n = n->next) {
-            bufs[count] = uv_buf_init((char *)n->frame->data + n->offset, n->frame->len - n->offset);
+            bufs[count] =
+                uv_buf_init((char *)n->frame->data + n->offset, n->frame->len - n->offset);
             total += bufs[count++].len;
         }
         int n = uv_try_write((uv_stream_t *)&c->tcp, bufs, count);

@@ -35,7 +35,7 @@ struct loop {
     uv_tcp_t listener;
     uv_async_t inbox_wakeup;
     struct mpsc_queue inbox;
-    uv_check_t flush; /* after each iteration's I/O: write what was queued */
+    uv_check_t flush;   /* after each iteration's I/O: write what was queued */
     struct conn *dirty; /* connections with output queued this iteration */
     struct out_node *free_nodes;
     size_t free_node_count;
@@ -46,8 +46,8 @@ struct loop {
     size_t read_buf_size;
     struct idmap local_users; /* user id → first struct conn of that user on this loop */
     uint64_t next_conn_serial;
-    int64_t now_ms;     /* monotonic, refreshed each tick and each read */
-    struct conn *conns; /* every open connection (for shutdown) */
+    int64_t now_ms;      /* monotonic, refreshed each tick and each read */
+    struct conn *conns;  /* every open connection (for shutdown) */
     buf scratch;         /* where replies are built, one at a time */
     buf message_scratch; /* a message object several replies embed */
     /* permessage-deflate: the loop's zlib streams (made on first use), the

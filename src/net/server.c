@@ -58,8 +58,8 @@ static int check_port_free(const struct sockaddr_storage *addr, int port)
     if (fd < 0) return CHAT_E_IO;
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    socklen_t len = addr->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-                                                : sizeof(struct sockaddr_in);
+    socklen_t len =
+        addr->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
     int rc = bind(fd, (const struct sockaddr *)addr, len);
     close(fd);
     if (rc == 0) return 0;

@@ -34,28 +34,33 @@ static const uint8_t escape_class[256] = {
  * Output and structure
  * ------------------------------------------------------------------------------------------ */
 
-static void fail(json_writer *w, int err) {
+static void fail(json_writer *w, int err)
+{
     if (!w->error) w->error = err;
 }
 
-static void put(json_writer *w, const void *p, size_t n) {
+static void put(json_writer *w, const void *p, size_t n)
+{
     if (w->error) return;
     int err = buf_append(w->out, p, n);
     if (err) w->error = err;
 }
 
-static void put_char(json_writer *w, char c) {
+static void put_char(json_writer *w, char c)
+{
     put(w, &c, 1);
 }
 
 /* Every value starts here: the comma that separates it from the previous value of the same
  * object or array (a key clears the flag, so a key's value gets none). */
-static void value_begin(json_writer *w) {
+static void value_begin(json_writer *w)
+{
     if (w->need_comma[w->depth]) put_char(w, ',');
     w->need_comma[w->depth] = true;
 }
 
-static void container_begin(json_writer *w, char open) {
+static void container_begin(json_writer *w, char open)
+{
     if (w->error) return;
     if (w->depth == JW_MAX_DEPTH) {
         fail(w, CHAT_E_TOO_BIG);
@@ -67,7 +72,8 @@ static void container_begin(json_writer *w, char open) {
     w->need_comma[w->depth] = false;
 }
 
-static void container_end(json_writer *w, char close) {
+static void container_end(json_writer *w, char close)
+{
     if (w->error) return;
     if (w->depth == 0) {
         fail(w, CHAT_E_INTERNAL);
@@ -77,30 +83,36 @@ static void container_end(json_writer *w, char close) {
     put_char(w, close);
 }
 
-void jw_init(json_writer *w, buf *out) {
+void jw_init(json_writer *w, buf *out)
+{
     w->out = out;
     w->depth = 0;
     w->need_comma[0] = false;
     w->error = 0;
 }
 
-void jw_object_begin(json_writer *w) {
+void jw_object_begin(json_writer *w)
+{
     container_begin(w, '{');
 }
 
-void jw_object_end(json_writer *w) {
+void jw_object_end(json_writer *w)
+{
     container_end(w, '}');
 }
 
-void jw_array_begin(json_writer *w) {
+void jw_array_begin(json_writer *w)
+{
     container_begin(w, '[');
 }
 
-void jw_array_end(json_writer *w) {
+void jw_array_end(json_writer *w)
+{
     container_end(w, ']');
 }
 
-void jw_key(json_writer *w, const char *key) {
+void jw_key(json_writer *w, const char *key)
+{
     if (w->need_comma[w->depth]) put_char(w, ',');
     w->need_comma[w->depth] = false;
     put_char(w, '"');
@@ -112,7 +124,8 @@ void jw_key(json_writer *w, const char *key) {
  * Strings
  * ------------------------------------------------------------------------------------------ */
 
-static void put_escape(json_writer *w, uint8_t c) {
+static void put_escape(json_writer *w, uint8_t c)
+{
     static const char hex[] = "0123456789abcdef";
     switch (c) {
     case '"':
@@ -145,15 +158,15 @@ static void put_escape(json_writer *w, uint8_t c) {
 
 /* Copies runs of bytes that need no escaping with one append each; only '"', '\\', control
  * characters and U+2028/U+2029 (line terminators in JavaScript, not in JSON) break a run. */
-void jw_string_n(json_writer *w, const char *s, size_t n) {
+void jw_string_n(json_writer *w, const char *s, size_t n)
+{
     const uint8_t *p = (const uint8_t *)s;
     size_t run = 0, i = 0;
 
     value_begin(w);
     put_char(w, '"');
     while (i < n) {
-        while (i < n && escape_class[p[i]] == PASS)
-            i++;
+        while (i < n && escape_class[p[i]] == PASS) i++;
         if (i == n) break;
         if (escape_class[p[i]] == MAYBE_LINE_SEPARATOR) {
             if (n - i < 3 || p[i + 1] != 0x80 || (p[i + 2] != 0xa8 && p[i + 2] != 0xa9)) {
@@ -174,7 +187,8 @@ void jw_string_n(json_writer *w, const char *s, size_t n) {
     put_char(w, '"');
 }
 
-void jw_string(json_writer *w, const char *s) {
+void jw_string(json_writer *w, const char *s)
+{
     if (!s)
         jw_null(w);
     else
@@ -186,7 +200,8 @@ void jw_string(json_writer *w, const char *s) {
  * ------------------------------------------------------------------------------------------ */
 
 /* Writes the decimal digits of v so that they end at end; returns where they start. */
-static char *format_decimal(char *end, uint64_t v) {
+static char *format_decimal(char *end, uint64_t v)
+{
     char *p = end;
     do {
         *--p = (char)('0' + v % 10);
@@ -195,7 +210,8 @@ static char *format_decimal(char *end, uint64_t v) {
     return p;
 }
 
-void jw_int(json_writer *w, int64_t v) {
+void jw_int(json_writer *w, int64_t v)
+{
     char digits[21];
     char *end = digits + sizeof digits;
     /* the magnitude in unsigned arithmetic, so INT64_MIN does not overflow */
@@ -206,7 +222,8 @@ void jw_int(json_writer *w, int64_t v) {
     put(w, p, (size_t)(end - p));
 }
 
-void jw_id(json_writer *w, int64_t id) {
+void jw_id(json_writer *w, int64_t id)
+{
     if (id == 0) {
         jw_null(w);
         return;
@@ -224,7 +241,8 @@ void jw_id(json_writer *w, int64_t id) {
     put(w, p, (size_t)(end + 1 - p));
 }
 
-void jw_bool(json_writer *w, bool v) {
+void jw_bool(json_writer *w, bool v)
+{
     value_begin(w);
     if (v)
         put(w, "true", 4);
@@ -232,12 +250,14 @@ void jw_bool(json_writer *w, bool v) {
         put(w, "false", 5);
 }
 
-void jw_null(json_writer *w) {
+void jw_null(json_writer *w)
+{
     value_begin(w);
     put(w, "null", 4);
 }
 
-void jw_raw(json_writer *w, const char *json, size_t n) {
+void jw_raw(json_writer *w, const char *json, size_t n)
+{
     value_begin(w);
     put(w, json, n);
 }
@@ -249,7 +269,8 @@ void jw_raw(json_writer *w, const char *json, size_t n) {
 /* Howard Hinnant's civil_from_days (http://howardhinnant.github.io/date_algorithms.html): the
  * proleptic Gregorian date of a count of days since 1970-01-01, without gmtime's locale, time
  * zone or time_t range questions. Eras are 400-year cycles starting on March 1st. */
-static void civil_from_days(int64_t days, int64_t *year, int *month, int *day) {
+static void civil_from_days(int64_t days, int64_t *year, int *month, int *day)
+{
     days += 719468; /* days from 0000-03-01 to 1970-01-01 */
     int64_t era = (days >= 0 ? days : days - 146096) / 146097;
     int64_t day_of_era = days - era * 146097; /* [0, 146096] */
@@ -263,14 +284,16 @@ static void civil_from_days(int64_t days, int64_t *year, int *month, int *day) {
 }
 
 /* Writes v as exactly width digits ending at end (v fits). */
-static void format_fixed(char *end, unsigned v, int width) {
+static void format_fixed(char *end, unsigned v, int width)
+{
     for (int i = 0; i < width; i++) {
         *--end = (char)('0' + v % 10);
         v /= 10;
     }
 }
 
-void jw_time_ms(json_writer *w, int64_t epoch_ms) {
+void jw_time_ms(json_writer *w, int64_t epoch_ms)
+{
     if (epoch_ms == 0) {
         jw_null(w);
         return;
@@ -302,7 +325,8 @@ void jw_time_ms(json_writer *w, int64_t epoch_ms) {
     put(w, text, sizeof text - 1);
 }
 
-int jw_finish(json_writer *w) {
+int jw_finish(json_writer *w)
+{
     if (w->depth != 0) fail(w, CHAT_E_INTERNAL);
     return w->error;
 }

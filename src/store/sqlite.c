@@ -110,12 +110,11 @@
     X(USER, USER_SELECT " WHERE u.user_id = ?1")                                                   \
     X(REVOKED, "SELECT 1 FROM jwt_revocation WHERE jti = ?1")                                      \
     X(USER_EXISTS, "SELECT 1 FROM users_auth WHERE user_id = ?1")                                  \
-    /* whom ?1 follows, with no block either way (online_users, presence) */                      \
-    X(FOLLOWING,                                                                                   \
-      "SELECT f.followee_id FROM user_follows f WHERE f.follower_id = ?1"                          \
-      " AND NOT EXISTS (SELECT 1 FROM blocked_relationships b"                                     \
-      "   WHERE (b.blocker_user_id = ?1 AND b.blocked_user_id = f.followee_id)"                    \
-      "      OR (b.blocker_user_id = f.followee_id AND b.blocked_user_id = ?1))")                  \
+    /* whom ?1 follows, with no block either way (online_users, presence) */                       \
+    X(FOLLOWING, "SELECT f.followee_id FROM user_follows f WHERE f.follower_id = ?1"               \
+                 " AND NOT EXISTS (SELECT 1 FROM blocked_relationships b"                          \
+                 "   WHERE (b.blocker_user_id = ?1 AND b.blocked_user_id = f.followee_id)"         \
+                 "      OR (b.blocker_user_id = f.followee_id AND b.blocked_user_id = ?1))")       \
     X(DM_DUPLICATE, MESSAGE_SELECT " WHERE m.sender_id = ?1 AND m.client_message_id = ?2")         \
     /* every check of a DM in one row, in the columns dm_check reads:                              \
      * ?1 sender, ?2 recipient, ?3 reply target or NULL, ?4 the pair's                             \
@@ -130,7 +129,7 @@
       "             WHERE blocker_user_id = ?2 AND blocked_user_id = ?1),"                         \
       " EXISTS (SELECT 1 FROM user_follows WHERE follower_id = ?1 AND followee_id = ?2),"          \
       " EXISTS (SELECT 1 FROM users_auth WHERE user_id = ?1)")                                     \
-    /* a resend (same sender and client id) inserts nothing: changes() is 0 */                    \
+    /* a resend (same sender and client id) inserts nothing: changes() is 0 */                     \
     X(DM_INSERT,                                                                                   \
       "INSERT INTO private_messages (conversation_id, sender_id, recipient_id, content, key_id,"   \
       " client_message_id, reply_to_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"       \
@@ -140,11 +139,11 @@
     X(CONVERSATION_USERS, "SELECT user_a, user_b FROM conversations WHERE conversation_id = ?1")   \
     X(CONVERSATION_INSERT, "INSERT INTO conversations (user_a, user_b, created_at, updated_at) "   \
                            "VALUES (?1, ?2, ?3, ?3)")                                              \
-    /* ?2: {"<conversation id>": <its newest message id>, ...}, one statement                     \
+    /* ?2: {"<conversation id>": <its newest message id>, ...}, one statement                      \
      * for every conversation a batch wrote to */                                                  \
     X(CONVERSATION_TOUCH,                                                                          \
       "UPDATE conversations SET updated_at = ?1, last_message_id = t.value"                        \
-      " FROM json_each(?2) AS t WHERE conversations.conversation_id = CAST(t.key AS INTEGER)")      \
+      " FROM json_each(?2) AS t WHERE conversations.conversation_id = CAST(t.key AS INTEGER)")     \
     X(HISTORY,                                                                                     \
       MESSAGE_SELECT " WHERE m.conversation_id = ?1 AND m.message_id < ?2"                         \
                      " AND NOT EXISTS (SELECT 1 FROM message_deletions d"                          \
@@ -208,7 +207,7 @@ struct engine {
     atomic_uint wal_generation;
     struct checkpointer ckpt;
 
-    int64_t batch_mono_ms; /* monotonic time of the running batch */
+    int64_t batch_mono_ms;      /* monotonic time of the running batch */
     struct idmap profiles;      /* user id → struct profile */
     struct idmap conversations; /* (user_a << 32 | user_b) → conversation id */
     struct touch touches[STORE_BATCH_MAX];
@@ -394,8 +393,7 @@ static void profile_remember(struct engine *e, const struct store_user *user)
  * transaction, that the user exists. */
 static int profile_for_dm(struct engine *e, int64_t user_id, struct store_user *user)
 {
-    const struct profile *p =
-        user_id > 0 ? idmap_get(&e->profiles, (uint64_t)user_id) : NULL;
+    const struct profile *p = user_id > 0 ? idmap_get(&e->profiles, (uint64_t)user_id) : NULL;
     if (p && e->batch_mono_ms - p->fetched_ms < PROFILE_CACHE_TTL_MS) {
         user->user_id = user_id;
         if (copy_text(p->username, &user->username) &&
@@ -738,8 +736,7 @@ static int dm_insert_first(struct engine *e, struct store_op *op, int64_t now_ms
         rc = released;
     }
     if (rc == 0 && *inserted)
-        conversation_remember(e, op->dm_send.sender_id, op->dm_send.recipient_id,
-                              *conversation_id);
+        conversation_remember(e, op->dm_send.sender_id, op->dm_send.recipient_id, *conversation_id);
     return rc;
 }
 
@@ -763,7 +760,8 @@ static int op_dm_send(struct engine *e, struct store_op *op, int64_t now_ms)
 
     int64_t conversation_id = 0;
     int rc = 0;
-    if (sender_id != recipient_id) rc = conversation_find(e, sender_id, recipient_id, &conversation_id);
+    if (sender_id != recipient_id)
+        rc = conversation_find(e, sender_id, recipient_id, &conversation_id);
     if (rc == 0) rc = dm_check(e, op, conversation_id);
     if (rc == 0) rc = dm_fill_message(e, op, conversation_id, now_ms);
     if (rc != 0) return dm_failed(e, op, rc);
@@ -779,9 +777,8 @@ static int op_dm_send(struct engine *e, struct store_op *op, int64_t now_ms)
         rc = dm_find_duplicate(e, op);
         return rc != 0 ? rc : op->dm_send.duplicate ? 0 : CHAT_E_INTERNAL;
     }
-    e->touches[e->touch_count++] =
-        (struct touch){.conversation_id = conversation_id,
-                       .message_id = op->dm_send.message.message_id};
+    e->touches[e->touch_count++] = (struct touch){.conversation_id = conversation_id,
+                                                  .message_id = op->dm_send.message.message_id};
     return 0;
 }
 

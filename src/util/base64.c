@@ -7,7 +7,8 @@ static const char base64url_alphabet[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 /* The 6-bit value of c, or -1 when c is outside the base64url alphabet. */
-static int base64url_value(unsigned char c) {
+static int base64url_value(unsigned char c)
+{
     if (c >= 'A' && c <= 'Z') return c - 'A';
     if (c >= 'a' && c <= 'z') return c - 'a' + 26;
     if (c >= '0' && c <= '9') return c - '0' + 52;
@@ -16,7 +17,8 @@ static int base64url_value(unsigned char c) {
     return -1;
 }
 
-int base64url_decode(const char *in, size_t len, uint8_t *out, size_t out_cap, size_t *out_len) {
+int base64url_decode(const char *in, size_t len, uint8_t *out, size_t out_cap, size_t *out_len)
+{
     /* RFC 4648 §4: a final quantum is 2 or 3 characters (8 or 16 bits); a
      * single leftover character cannot carry a whole byte. */
     if (len % 4 == 1) return CHAT_E_INVALID_REQUEST;
@@ -44,12 +46,14 @@ int base64url_decode(const char *in, size_t len, uint8_t *out, size_t out_cap, s
     return 0;
 }
 
-size_t base64url_encoded_len(size_t len) {
+size_t base64url_encoded_len(size_t len)
+{
     static const size_t tail[3] = {0, 2, 3};
     return len / 3 * 4 + tail[len % 3];
 }
 
-size_t base64url_encode(const uint8_t *in, size_t len, char *out, size_t out_cap) {
+size_t base64url_encode(const uint8_t *in, size_t len, char *out, size_t out_cap)
+{
     size_t need = base64url_encoded_len(len);
     if (out_cap == 0) return 0;
     if (need >= out_cap) {

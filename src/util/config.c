@@ -21,7 +21,8 @@
 static int config_error(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-static int config_error(char *err, size_t errlen, const char *fmt, ...) {
+static int config_error(char *err, size_t errlen, const char *fmt, ...)
+{
     if (err && errlen > 0) {
         va_list ap;
         va_start(ap, fmt);
@@ -31,13 +32,14 @@ static int config_error(char *err, size_t errlen, const char *fmt, ...) {
     return CHAT_E_CONFIG;
 }
 
-static bool config_is_blank(char c) {
+static bool config_is_blank(char c)
+{
     return c == ' ' || c == '\t';
 }
 
-static char *config_skip_blanks(char *p) {
-    while (config_is_blank(*p))
-        p++;
+static char *config_skip_blanks(char *p)
+{
+    while (config_is_blank(*p)) p++;
     return p;
 }
 
@@ -58,7 +60,8 @@ struct config_source {
 
 /* The value of name, or NULL when neither the environment nor the file sets
  * it. A later .env line overrides an earlier one. */
-static const char *config_get(const struct config_source *src, const char *name) {
+static const char *config_get(const struct config_source *src, const char *name)
+{
     size_t n = strlen(name);
     for (char *const *e = src->env; e && *e; e++)
         if (strncmp(*e, name, n) == 0 && (*e)[n] == '=') return *e + n + 1;
@@ -71,7 +74,8 @@ static const char *config_get(const struct config_source *src, const char *name)
  * "double" quotes understand \", \\ and \n; an unquoted value runs to the end
  * of the line or to a '#' that starts it or follows a blank, trailing blanks
  * dropped. Returns NULL or what is wrong. */
-static const char *dotenv_value(char *p) {
+static const char *dotenv_value(char *p)
+{
     char quote = *p;
     if (quote != '\'' && quote != '"') {
         char *end = p;
@@ -98,21 +102,22 @@ static const char *dotenv_value(char *p) {
     return NULL;
 }
 
-static bool dotenv_name_char(char c, bool first) {
+static bool dotenv_name_char(char c, bool first)
+{
     return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_' ||
            (!first && c >= '0' && c <= '9');
 }
 
 /* Parses one NUL-terminated line in place. Returns NULL or what is wrong. */
-static const char *dotenv_line(struct config_source *src, char *line) {
+static const char *dotenv_line(struct config_source *src, char *line)
+{
     char *p = config_skip_blanks(line);
     if (*p == '\0' || *p == '#') return NULL;
     if (strncmp(p, "export", 6) == 0 && config_is_blank(p[6])) p = config_skip_blanks(p + 6);
 
     char *name = p;
     if (!dotenv_name_char(*p, true)) return "expected NAME=VALUE";
-    while (dotenv_name_char(*p, false))
-        p++;
+    while (dotenv_name_char(*p, false)) p++;
     char *name_end = p;
     p = config_skip_blanks(p);
     if (*p != '=') return "expected NAME=VALUE";
@@ -135,7 +140,8 @@ static const char *dotenv_line(struct config_source *src, char *line) {
 }
 
 /* Reads the file at path whole into src->text. A missing file is fine. */
-static int dotenv_read(struct config_source *src, const char *path, char *err, size_t errlen) {
+static int dotenv_read(struct config_source *src, const char *path, char *err, size_t errlen)
+{
     FILE *f = fopen(path, "rb");
     if (!f) {
         if (errno == ENOENT) return 0;
@@ -147,8 +153,7 @@ static int dotenv_read(struct config_source *src, const char *path, char *err, s
     char chunk[4096];
     size_t n;
     int rc = 0;
-    while (rc == 0 && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        rc = buf_append(&b, chunk, n);
+    while (rc == 0 && (n = fread(chunk, 1, sizeof chunk, f)) > 0) rc = buf_append(&b, chunk, n);
     if (rc == 0 && ferror(f)) rc = CHAT_E_IO;
     fclose(f);
     if (rc == 0) rc = buf_append_byte(&b, '\0'); /* an empty file still gets a text */
@@ -162,7 +167,8 @@ static int dotenv_read(struct config_source *src, const char *path, char *err, s
     return 0;
 }
 
-static int dotenv_load(struct config_source *src, const char *path, char *err, size_t errlen) {
+static int dotenv_load(struct config_source *src, const char *path, char *err, size_t errlen)
+{
     int rc = dotenv_read(src, path, err, errlen);
     if (rc != 0 || !src->text) return rc;
     if (strlen(src->text) != src->text_len - 1)
@@ -181,7 +187,8 @@ static int dotenv_load(struct config_source *src, const char *path, char *err, s
     return 0;
 }
 
-static void dotenv_free(struct config_source *src) {
+static void dotenv_free(struct config_source *src)
+{
     if (src->text) OPENSSL_cleanse(src->text, src->text_len); /* it may hold secrets */
     free(src->text);
     free(src->entries);
@@ -196,7 +203,9 @@ struct config_string {
 };
 
 #define CONFIG_STRING(name, fallback, field)                                                       \
-    { name, fallback, offsetof(struct config, field), sizeof(((struct config *)0)->field) }
+    {                                                                                              \
+        name, fallback, offsetof(struct config, field), sizeof(((struct config *)0)->field)        \
+    }
 
 static const struct config_string config_strings[] = {
     CONFIG_STRING("HOST", "0.0.0.0", host),
@@ -211,7 +220,8 @@ static const struct config_string config_strings[] = {
 };
 
 static int config_read_string(struct config *c, const struct config_source *src,
-                              const struct config_string *var, char *err, size_t errlen) {
+                              const struct config_string *var, char *err, size_t errlen)
+{
     const char *s = config_get(src, var->name);
     if (!s || !*s) s = var->fallback;
     size_t n = strlen(s);
@@ -270,7 +280,8 @@ static const struct config_integer config_integers[] = {
 
 /* Parses s[0..len) as an optional '-' and decimal digits, nothing else. 0, -1
  * when it is not an integer, -2 when it does not fit an int64_t. */
-static int config_parse_integer(const char *s, size_t len, int64_t *out) {
+static int config_parse_integer(const char *s, size_t len, int64_t *out)
+{
     bool negative = len > 0 && s[0] == '-';
     size_t i = negative ? 1 : 0;
     if (i == len) return -1;
@@ -287,7 +298,8 @@ static int config_parse_integer(const char *s, size_t len, int64_t *out) {
 
 /* Reads name as an integer within [min, max], or fallback when unset. */
 static int config_read_integer(const struct config_source *src, const char *name, int64_t fallback,
-                               int64_t min, int64_t max, int64_t *out, char *err, size_t errlen) {
+                               int64_t min, int64_t max, int64_t *out, char *err, size_t errlen)
+{
     const char *s = config_get(src, name);
     if (!s || !*s) {
         *out = fallback;
@@ -300,14 +312,16 @@ static int config_read_integer(const struct config_source *src, const char *name
         s, rc == -1 ? "not an integer" : "out of range", (long long)min, (long long)max);
 }
 
-static int64_t config_online_cpus(void) {
+static int64_t config_online_cpus(void)
+{
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     if (n < 1) return 1;
     return n > CONFIG_MAX_WORKERS ? CONFIG_MAX_WORKERS : n;
 }
 
 static int config_read_integers(struct config *c, const struct config_source *src, char *err,
-                                size_t errlen) {
+                                size_t errlen)
+{
     for (size_t i = 0; i < sizeof config_integers / sizeof config_integers[0]; i++) {
         const struct config_integer *var = &config_integers[i];
         int64_t fallback =
@@ -333,11 +347,13 @@ static int config_read_integers(struct config *c, const struct config_source *sr
 
 /* ---- variables with rules of their own ------------------------------------- */
 
-static bool config_starts_with(const char *s, const char *prefix) {
+static bool config_starts_with(const char *s, const char *prefix)
+{
     return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
-static int config_check_strings(struct config *c, char *err, size_t errlen) {
+static int config_check_strings(struct config *c, char *err, size_t errlen)
+{
     if (!config_starts_with(c->database_url, "sqlite:") &&
         !config_starts_with(c->database_url, "postgres://") &&
         !config_starts_with(c->database_url, "postgresql://"))
@@ -368,7 +384,8 @@ static int config_check_strings(struct config *c, char *err, size_t errlen) {
 }
 
 static int config_read_logging(struct config *c, const struct config_source *src, char *err,
-                               size_t errlen) {
+                               size_t errlen)
+{
     const char *level = config_get(src, "LOG_LEVEL");
     const char *format = config_get(src, "LOG_FORMAT");
     c->log_level = level && *level ? log_level_parse(level) : LOG_INFO;
@@ -394,7 +411,8 @@ static int config_read_logging(struct config *c, const struct config_source *src
 
 /* Adds one "id:hex" entry, p[0..end), of MESSAGE_ENCRYPTION_OLD_KEYS. */
 static int config_read_old_key(struct config *c, const char *p, const char *end, unsigned entry,
-                               char *err, size_t errlen) {
+                               char *err, size_t errlen)
+{
     const char *colon = memchr(p, ':', (size_t)(end - p));
     size_t hex_len = colon ? (size_t)(end - colon - 1) : 0;
     int64_t id = 0;
@@ -432,16 +450,15 @@ static int config_read_old_key(struct config *c, const char *p, const char *end,
 
 /* Adds the decryption-only keys of "id:hex,id:hex" (blanks around entries
  * allowed) to the ring. */
-static int config_read_old_keys(struct config *c, const char *list, char *err, size_t errlen) {
+static int config_read_old_keys(struct config *c, const char *list, char *err, size_t errlen)
+{
     if (!list || !*list) return 0;
     const char *p = list;
     for (unsigned entry = 1; p; entry++) {
         const char *comma = strchr(p, ',');
         const char *end = comma ? comma : p + strlen(p);
-        while (p < end && config_is_blank(*p))
-            p++;
-        while (end > p && config_is_blank(end[-1]))
-            end--;
+        while (p < end && config_is_blank(*p)) p++;
+        while (end > p && config_is_blank(end[-1])) end--;
         int rc = config_read_old_key(c, p, end, entry, err, errlen);
         if (rc != 0) return rc;
         p = comma ? comma + 1 : NULL;
@@ -450,7 +467,8 @@ static int config_read_old_keys(struct config *c, const char *list, char *err, s
 }
 
 static int config_read_keys(struct config *c, const struct config_source *src, char *err,
-                            size_t errlen) {
+                            size_t errlen)
+{
     const char *hex = config_get(src, "MESSAGE_ENCRYPTION_KEY");
     if (!hex || !*hex)
         return config_error(err, errlen,
@@ -477,8 +495,8 @@ static int config_read_keys(struct config *c, const struct config_source *src, c
 
 /* ---- public -------------------------------------------------------------------- */
 
-static int config_fill(struct config *c, const struct config_source *src, char *err,
-                       size_t errlen) {
+static int config_fill(struct config *c, const struct config_source *src, char *err, size_t errlen)
+{
     for (size_t i = 0; i < sizeof config_strings / sizeof config_strings[0]; i++) {
         int rc = config_read_string(c, src, &config_strings[i], err, errlen);
         if (rc != 0) return rc;
@@ -491,7 +509,8 @@ static int config_fill(struct config *c, const struct config_source *src, char *
 }
 
 int config_load_from(struct config *c, char *const *env, const char *dotenv_path, char *err,
-                     size_t errlen) {
+                     size_t errlen)
+{
     struct config_source src = {.env = env};
     if (err && errlen > 0) err[0] = '\0';
     memset(c, 0, sizeof *c);
@@ -502,6 +521,7 @@ int config_load_from(struct config *c, char *const *env, const char *dotenv_path
     return rc;
 }
 
-int config_load(struct config *c, const char *dotenv_path, char *err, size_t errlen) {
+int config_load(struct config *c, const char *dotenv_path, char *err, size_t errlen)
+{
     return config_load_from(c, environ, dotenv_path, err, errlen);
 }

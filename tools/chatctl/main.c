@@ -42,12 +42,17 @@ static const struct {
     const char *subword; /* NULL: a one-word command */
     int (*run)(int argc, char **argv);
 } commands[] = {
-    {"init", NULL, chatctl_init},      {"user", "add", chatctl_user_add},
-    {"user", "del", chatctl_user_del}, {"user", "show", chatctl_user_show},
+    {"init", NULL, chatctl_init},
+    {"user", "add", chatctl_user_add},
+    {"user", "del", chatctl_user_del},
+    {"user", "show", chatctl_user_show},
     {"profile", "set", chatctl_profile_set},
-    {"follow", NULL, chatctl_follow},  {"unfollow", NULL, chatctl_unfollow},
-    {"block", NULL, chatctl_block},    {"unblock", NULL, chatctl_unblock},
-    {"token", NULL, chatctl_token},    {"revoke", NULL, chatctl_revoke},
+    {"follow", NULL, chatctl_follow},
+    {"unfollow", NULL, chatctl_unfollow},
+    {"block", NULL, chatctl_block},
+    {"unblock", NULL, chatctl_unblock},
+    {"token", NULL, chatctl_token},
+    {"revoke", NULL, chatctl_revoke},
     {"bench-users", NULL, chatctl_bench_users},
 };
 

@@ -27,7 +27,8 @@ static const struct jwt_verifier verifier = {(const uint8_t *)secret, sizeof sec
 static char forged[4 * JWT_MAX_TOKEN_BYTES];
 
 /* "h64.p64.sig" with an HS256 signature over "h64.p64", in a static buffer. */
-static const char *forge_segments(const char *h64, const char *p64) {
+static const char *forge_segments(const char *h64, const char *p64)
+{
     uint8_t mac[EVP_MAX_MD_SIZE];
     unsigned mac_len = 0;
     int n = snprintf(forged, sizeof forged, "%s.%s", h64, p64);
@@ -39,7 +40,8 @@ static const char *forge_segments(const char *h64, const char *p64) {
 }
 
 /* A correctly signed token with any header and payload text. */
-static const char *forge(const char *header, const char *payload) {
+static const char *forge(const char *header, const char *payload)
+{
     static char h64[2 * JWT_MAX_TOKEN_BYTES], p64[2 * JWT_MAX_TOKEN_BYTES];
     base64url_encode((const uint8_t *)header, strlen(header), h64, sizeof h64);
     base64url_encode((const uint8_t *)payload, strlen(payload), p64, sizeof p64);
@@ -47,18 +49,21 @@ static const char *forge(const char *header, const char *payload) {
 }
 
 static int verify_at(const struct jwt_verifier *v, const char *token, int64_t now,
-                     struct jwt_claims *claims) {
+                     struct jwt_claims *claims)
+{
     return jwt_verify(v, token, strlen(token), now, claims);
 }
 
-static int verify(const char *token) {
+static int verify(const char *token)
+{
     struct jwt_claims claims;
     return verify_at(&verifier, token, NOW, &claims);
 }
 
 /* Signs payload with jwt_sign_hs256 and verifies it under v at NOW. */
 static int verify_payload_with(const struct jwt_verifier *v, const char *payload,
-                               struct jwt_claims *claims) {
+                               struct jwt_claims *claims)
+{
     char *token = NULL;
     CHECK_INT(jwt_sign_hs256((const uint8_t *)secret, sizeof secret - 1, payload, &token), 0);
     if (!token) return CHAT_E_NOMEM;
@@ -67,13 +72,15 @@ static int verify_payload_with(const struct jwt_verifier *v, const char *payload
     return rc;
 }
 
-static int verify_payload(const char *payload) {
+static int verify_payload(const char *payload)
+{
     struct jwt_claims claims;
     return verify_payload_with(&verifier, payload, &claims);
 }
 
 /* A payload with the given userId/sub JSON text (or none when NULL). */
-static int verify_user(const char *user_id, const char *sub) {
+static int verify_user(const char *user_id, const char *sub)
+{
     char payload[512];
     int n = snprintf(payload, sizeof payload, "{" GOOD_CLAIMS);
     if (user_id) n += snprintf(payload + n, sizeof payload - (size_t)n, ",\"userId\":%s", user_id);
@@ -84,7 +91,8 @@ static int verify_user(const char *user_id, const char *sub) {
 
 /* A payload whose exp/iat/nbf are NOW plus the given offsets. */
 static int verify_times(long long exp, const char *extra_name, long long extra,
-                        struct jwt_claims *claims) {
+                        struct jwt_claims *claims)
+{
     char payload[256];
     int n = snprintf(payload, sizeof payload, "{\"userId\":\"7\",\"jti\":\"t\",\"exp\":%lld",
                      NOW + exp);
@@ -97,7 +105,8 @@ static int verify_times(long long exp, const char *extra_name, long long extra,
 
 /* ---- accepted ------------------------------------------------------------ */
 
-TEST(accepts_user_id_string) {
+TEST(accepts_user_id_string)
+{
     struct jwt_claims c;
     CHECK_INT(verify_payload_with(&verifier,
                                   "{\"userId\":\"42\",\"jti\":\"j-1\",\"exp\":1700003600,"
@@ -112,32 +121,37 @@ TEST(accepts_user_id_string) {
     CHECK(!c.has_nbf);
 }
 
-TEST(accepts_user_id_number) {
+TEST(accepts_user_id_number)
+{
     struct jwt_claims c;
     CHECK_INT(verify_payload_with(&verifier, "{\"userId\":42," GOOD_CLAIMS "}", &c), 0);
     CHECK_INT(c.user_id, 42);
 }
 
-TEST(accepts_sub_string_when_user_id_is_absent) {
+TEST(accepts_sub_string_when_user_id_is_absent)
+{
     struct jwt_claims c;
     CHECK_INT(verify_payload_with(&verifier, "{\"sub\":\"314\"," GOOD_CLAIMS "}", &c), 0);
     CHECK_INT(c.user_id, 314);
 }
 
-TEST(accepts_sub_number_when_user_id_is_absent) {
+TEST(accepts_sub_number_when_user_id_is_absent)
+{
     struct jwt_claims c;
     CHECK_INT(verify_payload_with(&verifier, "{\"sub\":314," GOOD_CLAIMS "}", &c), 0);
     CHECK_INT(c.user_id, 314);
 }
 
-TEST(user_id_wins_over_sub) {
+TEST(user_id_wins_over_sub)
+{
     struct jwt_claims c;
     CHECK_INT(
         verify_payload_with(&verifier, "{\"sub\":\"1\",\"userId\":\"2\"," GOOD_CLAIMS "}", &c), 0);
     CHECK_INT(c.user_id, 2);
 }
 
-TEST(accepts_the_largest_user_id) {
+TEST(accepts_the_largest_user_id)
+{
     struct jwt_claims c;
     CHECK_INT(
         verify_payload_with(&verifier, "{\"userId\":\"9223372036854775807\"," GOOD_CLAIMS "}", &c),
@@ -148,7 +162,8 @@ TEST(accepts_the_largest_user_id) {
     CHECK(c.user_id == INT64_MAX);
 }
 
-TEST(accepts_real_numeric_dates) {
+TEST(accepts_real_numeric_dates)
+{
     struct jwt_claims c;
     CHECK_INT(verify_payload_with(&verifier,
                                   "{\"userId\":\"1\",\"jti\":\"r\",\"exp\":1700003600.5,"
@@ -161,12 +176,14 @@ TEST(accepts_real_numeric_dates) {
     CHECK(c.has_nbf && c.has_iat);
 }
 
-TEST(accepts_exp_29_seconds_ago_within_leeway) {
+TEST(accepts_exp_29_seconds_ago_within_leeway)
+{
     struct jwt_claims c;
     CHECK_INT(verify_times(-29, NULL, 0, &c), 0);
 }
 
-TEST(expires_exp_30_seconds_ago) {
+TEST(expires_exp_30_seconds_ago)
+{
     struct jwt_claims c;
     CHECK_INT(verify_times(-30, NULL, 0, &c), CHAT_E_TOKEN_EXPIRED);
     /* The claims are still filled, for the log line. */
@@ -174,53 +191,62 @@ TEST(expires_exp_30_seconds_ago) {
     CHECK_INT(c.exp, NOW - 30);
 }
 
-TEST(expires_long_expired_token) {
+TEST(expires_long_expired_token)
+{
     struct jwt_claims c;
     CHECK_INT(verify_times(-86400, NULL, 0, &c), CHAT_E_TOKEN_EXPIRED);
 }
 
-TEST(accepts_nbf_30_seconds_ahead) {
+TEST(accepts_nbf_30_seconds_ahead)
+{
     struct jwt_claims c;
     CHECK_INT(verify_times(3600, "nbf", 30, &c), 0);
     CHECK(c.has_nbf);
     CHECK_INT(c.nbf, NOW + 30);
 }
 
-TEST(rejects_nbf_31_seconds_ahead) {
+TEST(rejects_nbf_31_seconds_ahead)
+{
     struct jwt_claims c;
     CHECK_INT(verify_times(3600, "nbf", 31, &c), CHAT_E_INVALID_TOKEN);
 }
 
-TEST(accepts_iat_30_seconds_ahead) {
+TEST(accepts_iat_30_seconds_ahead)
+{
     struct jwt_claims c;
     CHECK_INT(verify_times(3600, "iat", 30, &c), 0);
 }
 
-TEST(rejects_iat_31_seconds_ahead) {
+TEST(rejects_iat_31_seconds_ahead)
+{
     struct jwt_claims c;
     CHECK_INT(verify_times(3600, "iat", 31, &c), CHAT_E_INVALID_TOKEN);
 }
 
-TEST(not_yet_valid_wins_over_expired) {
+TEST(not_yet_valid_wins_over_expired)
+{
     struct jwt_claims c;
     CHECK_INT(verify_times(-3600, "nbf", 3600, &c), CHAT_E_INVALID_TOKEN);
 }
 
-TEST(accepts_any_typ_string) {
+TEST(accepts_any_typ_string)
+{
     CHECK_INT(
         verify(forge("{\"alg\":\"HS256\",\"typ\":\"at+jwt\"}", "{\"userId\":1," GOOD_CLAIMS "}")),
         0);
     CHECK_INT(verify(forge("{\"alg\":\"HS256\"}", "{\"userId\":1," GOOD_CLAIMS "}")), 0);
 }
 
-TEST(ignores_kid_jku_x5u) {
+TEST(ignores_kid_jku_x5u)
+{
     CHECK_INT(verify(forge("{\"alg\":\"HS256\",\"kid\":\"k1\",\"jku\":\"https://evil/jwks\","
                            "\"x5u\":\"https://evil/cert\"}",
                            "{\"userId\":1," GOOD_CLAIMS "}")),
               0);
 }
 
-TEST(accepts_jti_of_255_bytes) {
+TEST(accepts_jti_of_255_bytes)
+{
     char payload[512], jti[256];
     memset(jti, 'j', 255);
     jti[255] = '\0';
@@ -231,7 +257,8 @@ TEST(accepts_jti_of_255_bytes) {
 }
 
 /* A token exactly JWT_MAX_TOKEN_BYTES long passes; one byte more does not. */
-TEST(size_limit_is_exactly_8_kib) {
+TEST(size_limit_is_exactly_8_kib)
+{
     static char payload[JWT_MAX_TOKEN_BYTES];
     bool hit_limit = false, hit_over = false;
     for (size_t pad = 6000; pad < 6200 && !(hit_limit && hit_over); pad++) {
@@ -259,7 +286,8 @@ TEST(size_limit_is_exactly_8_kib) {
 
 /* Design §2: libjwt crashed on a 12 MiB token; this one is refused before
  * any decoding. */
-TEST(rejects_a_12_mib_token) {
+TEST(rejects_a_12_mib_token)
+{
     size_t len = 12u * 1024 * 1024;
     char *token = malloc(len);
     CHECK(token != NULL);
@@ -272,7 +300,8 @@ TEST(rejects_a_12_mib_token) {
     free(token);
 }
 
-TEST(rejects_a_nul_byte) {
+TEST(rejects_a_nul_byte)
+{
     char token[1024];
     const char *good = forge(HS256_HEADER, "{\"userId\":1," GOOD_CLAIMS "}");
     size_t len = strlen(good);
@@ -284,13 +313,15 @@ TEST(rejects_a_nul_byte) {
     CHECK_INT(jwt_verify(&verifier, token, len, NOW, &c), CHAT_E_INVALID_TOKEN);
 }
 
-TEST(rejects_an_empty_token) {
+TEST(rejects_an_empty_token)
+{
     struct jwt_claims c;
     CHECK_INT(jwt_verify(&verifier, "", 0, NOW, &c), CHAT_E_INVALID_TOKEN);
     CHECK_INT(jwt_verify(&verifier, NULL, 0, NOW, &c), CHAT_E_INVALID_TOKEN);
 }
 
-TEST(rejects_two_segments) {
+TEST(rejects_two_segments)
+{
     const char *good = forge(HS256_HEADER, "{\"userId\":1," GOOD_CLAIMS "}");
     char token[1024];
     snprintf(token, sizeof token, "%s", good);
@@ -298,7 +329,8 @@ TEST(rejects_two_segments) {
     CHECK_INT(verify(token), CHAT_E_INVALID_TOKEN);
 }
 
-TEST(rejects_four_segments) {
+TEST(rejects_four_segments)
+{
     const char *good = forge(HS256_HEADER, "{\"userId\":1," GOOD_CLAIMS "}");
     char token[1024];
     snprintf(token, sizeof token, "%s.", good);
@@ -307,15 +339,18 @@ TEST(rejects_four_segments) {
     CHECK_INT(verify(token), CHAT_E_INVALID_TOKEN);
 }
 
-TEST(rejects_empty_header_segment) {
+TEST(rejects_empty_header_segment)
+{
     CHECK_INT(verify(forge_segments("", "eyJ1c2VySWQiOjF9")), CHAT_E_INVALID_TOKEN);
 }
 
-TEST(rejects_empty_payload_segment) {
+TEST(rejects_empty_payload_segment)
+{
     CHECK_INT(verify(forge_segments("eyJhbGciOiJIUzI1NiJ9", "")), CHAT_E_INVALID_TOKEN);
 }
 
-TEST(rejects_empty_signature_segment) {
+TEST(rejects_empty_signature_segment)
+{
     const char *good = forge(HS256_HEADER, "{\"userId\":1," GOOD_CLAIMS "}");
     char token[1024];
     snprintf(token, sizeof token, "%s", good);
@@ -326,7 +361,8 @@ TEST(rejects_empty_signature_segment) {
 
 /* ---- base64url strictness ------------------------------------------------ */
 
-TEST(rejects_padding_in_header) {
+TEST(rejects_padding_in_header)
+{
     /* {"alg":"HS256"} encodes to 20 characters; the same with a trailing
      * space to 22, which a padding encoder would round up with "==". */
     CHECK_INT(verify(forge_segments("eyJhbGciOiJIUzI1NiJ9IA==",
@@ -337,7 +373,8 @@ TEST(rejects_padding_in_header) {
               0);
 }
 
-TEST(rejects_padding_in_payload) {
+TEST(rejects_padding_in_payload)
+{
     /* {"userId":1,"jti":"j","exp":1700003600} plus a space: 40 bytes, 54
      * characters, 56 when padded. */
     CHECK_INT(verify(forge_segments("eyJhbGciOiJIUzI1NiJ9",
@@ -348,14 +385,16 @@ TEST(rejects_padding_in_payload) {
               0);
 }
 
-TEST(rejects_padding_in_signature) {
+TEST(rejects_padding_in_signature)
+{
     const char *good = forge(HS256_HEADER, "{\"userId\":1," GOOD_CLAIMS "}");
     char token[1024];
     snprintf(token, sizeof token, "%s=", good);
     CHECK_INT(verify(token), CHAT_E_INVALID_TOKEN);
 }
 
-TEST(rejects_the_standard_base64_alphabet) {
+TEST(rejects_the_standard_base64_alphabet)
+{
     /* {"alg":"HS256","kid":"~~~"} and {"alg":"HS256","kid":"???"}: base64url
      * spells them with '-' and '_' where standard base64 has '+' and '/'. */
     const char *p64 = "eyJ1c2VySWQiOjEsImp0aSI6ImoiLCJleHAiOjE3MDAwMDM2MDB9";
@@ -367,19 +406,22 @@ TEST(rejects_the_standard_base64_alphabet) {
               CHAT_E_INVALID_TOKEN);
 }
 
-TEST(rejects_whitespace_in_a_segment) {
+TEST(rejects_whitespace_in_a_segment)
+{
     CHECK_INT(verify(forge_segments("eyJhbGciOiJIUzI1NiJ9 ",
                                     "eyJ1c2VySWQiOjEsImp0aSI6ImoiLCJleHAiOjE3MDAwMDM2MDB9")),
               CHAT_E_INVALID_TOKEN);
 }
 
-TEST(rejects_a_segment_length_of_one_mod_four) {
+TEST(rejects_a_segment_length_of_one_mod_four)
+{
     CHECK_INT(verify(forge_segments("eyJhbGciOiJIUzI1NiJ9A",
                                     "eyJ1c2VySWQiOjEsImp0aSI6ImoiLCJleHAiOjE3MDAwMDM2MDB9")),
               CHAT_E_INVALID_TOKEN);
 }
 
-TEST(rejects_nonzero_trailing_bits_in_signature) {
+TEST(rejects_nonzero_trailing_bits_in_signature)
+{
     static const char alphabet[] =
         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     const char *good = forge(HS256_HEADER, "{\"userId\":1," GOOD_CLAIMS "}");
@@ -394,7 +436,8 @@ TEST(rejects_nonzero_trailing_bits_in_signature) {
     CHECK_INT(verify(token), CHAT_E_INVALID_TOKEN);
 }
 
-TEST(rejects_nonzero_trailing_bits_in_payload) {
+TEST(rejects_nonzero_trailing_bits_in_payload)
+{
     /* "IA" is the trailing space; "IB" spells the same byte with a stray low
      * bit set. */
     CHECK_INT(verify(forge_segments("eyJhbGciOiJIUzI1NiJ9",
@@ -406,7 +449,8 @@ TEST(rejects_nonzero_trailing_bits_in_payload) {
 
 static const char *const any_payload = "{\"userId\":1," GOOD_CLAIMS "}";
 
-TEST(rejects_alg_none) {
+TEST(rejects_alg_none)
+{
     CHECK_INT(verify(forge("{\"alg\":\"none\"}", any_payload)), CHAT_E_INVALID_TOKEN);
     /* The classic unsigned form, with nothing after the last dot. */
     char token[512], h64[64], p64[256];
@@ -416,11 +460,13 @@ TEST(rejects_alg_none) {
     CHECK_INT(verify(token), CHAT_E_INVALID_TOKEN);
 }
 
-TEST(rejects_alg_lowercase_hs256) {
+TEST(rejects_alg_lowercase_hs256)
+{
     CHECK_INT(verify(forge("{\"alg\":\"hs256\"}", any_payload)), CHAT_E_INVALID_TOKEN);
 }
 
-TEST(rejects_alg_hs512) {
+TEST(rejects_alg_hs512)
+{
     /* A genuine HS512 token under the same secret. */
     char h64[64], p64[256], token[1024];
     uint8_t mac[EVP_MAX_MD_SIZE];
@@ -437,71 +483,83 @@ TEST(rejects_alg_hs512) {
     CHECK_INT(verify(forge("{\"alg\":\"HS512\"}", any_payload)), CHAT_E_INVALID_TOKEN);
 }
 
-TEST(rejects_alg_rs256) {
+TEST(rejects_alg_rs256)
+{
     CHECK_INT(verify(forge("{\"alg\":\"RS256\",\"typ\":\"JWT\"}", any_payload)),
               CHAT_E_INVALID_TOKEN);
 }
 
-TEST(rejects_alg_with_extra_text) {
+TEST(rejects_alg_with_extra_text)
+{
     CHECK_INT(verify(forge("{\"alg\":\"HS256 \"}", any_payload)), CHAT_E_INVALID_TOKEN);
     CHECK_INT(verify(forge("{\"alg\":\"HS2\"}", any_payload)), CHAT_E_INVALID_TOKEN);
 }
 
-TEST(rejects_missing_alg) {
+TEST(rejects_missing_alg)
+{
     CHECK_INT(verify(forge("{\"typ\":\"JWT\"}", any_payload)), CHAT_E_INVALID_TOKEN);
     CHECK_INT(verify(forge("{}", any_payload)), CHAT_E_INVALID_TOKEN);
 }
 
-TEST(rejects_non_string_alg) {
+TEST(rejects_non_string_alg)
+{
     CHECK_INT(verify(forge("{\"alg\":256}", any_payload)), CHAT_E_INVALID_TOKEN);
     CHECK_INT(verify(forge("{\"alg\":[\"HS256\"]}", any_payload)), CHAT_E_INVALID_TOKEN);
     CHECK_INT(verify(forge("{\"alg\":null}", any_payload)), CHAT_E_INVALID_TOKEN);
 }
 
-TEST(rejects_crit_header) {
+TEST(rejects_crit_header)
+{
     CHECK_INT(verify(forge("{\"alg\":\"HS256\",\"crit\":[\"exp\"]}", any_payload)),
               CHAT_E_INVALID_TOKEN);
     CHECK_INT(verify(forge("{\"alg\":\"HS256\",\"crit\":[]}", any_payload)), CHAT_E_INVALID_TOKEN);
 }
 
-TEST(rejects_non_string_typ) {
+TEST(rejects_non_string_typ)
+{
     CHECK_INT(verify(forge("{\"alg\":\"HS256\",\"typ\":1}", any_payload)), CHAT_E_INVALID_TOKEN);
     CHECK_INT(verify(forge("{\"alg\":\"HS256\",\"typ\":null}", any_payload)), CHAT_E_INVALID_TOKEN);
 }
 
-TEST(rejects_duplicate_keys_in_header) {
+TEST(rejects_duplicate_keys_in_header)
+{
     CHECK_INT(verify(forge("{\"alg\":\"HS256\",\"alg\":\"HS256\"}", any_payload)),
               CHAT_E_INVALID_TOKEN);
     CHECK_INT(verify(forge("{\"alg\":\"none\",\"alg\":\"HS256\"}", any_payload)),
               CHAT_E_INVALID_TOKEN);
 }
 
-TEST(rejects_header_that_is_not_an_object) {
+TEST(rejects_header_that_is_not_an_object)
+{
     CHECK_INT(verify(forge("[\"HS256\"]", any_payload)), CHAT_E_INVALID_TOKEN);
     CHECK_INT(verify(forge("\"HS256\"", any_payload)), CHAT_E_INVALID_TOKEN);
 }
 
-TEST(rejects_header_that_is_not_json) {
+TEST(rejects_header_that_is_not_json)
+{
     CHECK_INT(verify(forge("{alg:HS256}", any_payload)), CHAT_E_INVALID_TOKEN);
     CHECK_INT(verify(forge("{\"alg\":\"HS256\"} x", any_payload)), CHAT_E_INVALID_TOKEN);
 }
 
 /* ---- signature ----------------------------------------------------------- */
 
-TEST(rejects_a_wrong_secret) {
+TEST(rejects_a_wrong_secret)
+{
     static const char other[] = "another secret of more than 32 bytes";
     const struct jwt_verifier v = {(const uint8_t *)other, sizeof other - 1, NULL, NULL};
     struct jwt_claims c;
     CHECK_INT(verify_payload_with(&v, any_payload, &c), CHAT_E_INVALID_TOKEN);
 }
 
-TEST(rejects_an_empty_verifier_secret) {
+TEST(rejects_an_empty_verifier_secret)
+{
     const struct jwt_verifier v = {(const uint8_t *)"", 0, NULL, NULL};
     struct jwt_claims c;
     CHECK_INT(verify_payload_with(&v, any_payload, &c), CHAT_E_INVALID_TOKEN);
 }
 
-TEST(rejects_a_truncated_signature) {
+TEST(rejects_a_truncated_signature)
+{
     const char *good = forge(HS256_HEADER, any_payload);
     char token[1024];
     snprintf(token, sizeof token, "%s", good);
@@ -509,14 +567,16 @@ TEST(rejects_a_truncated_signature) {
     CHECK_INT(verify(token), CHAT_E_INVALID_TOKEN);
 }
 
-TEST(rejects_a_lengthened_signature) {
+TEST(rejects_a_lengthened_signature)
+{
     const char *good = forge(HS256_HEADER, any_payload);
     char token[1024];
     snprintf(token, sizeof token, "%sAAAA", good);
     CHECK_INT(verify(token), CHAT_E_INVALID_TOKEN);
 }
 
-TEST(rejects_a_swapped_payload) {
+TEST(rejects_a_swapped_payload)
+{
     char first[1024];
     snprintf(first, sizeof first, "%s", forge(HS256_HEADER, "{\"userId\":1," GOOD_CLAIMS "}"));
     const char *second = forge(HS256_HEADER, "{\"userId\":2," GOOD_CLAIMS "}");
@@ -532,7 +592,8 @@ TEST(rejects_a_swapped_payload) {
 
 /* The signature is checked before the payload is read: an expired token with
  * a bad signature is invalid, not expired. */
-TEST(checks_the_signature_before_the_claims) {
+TEST(checks_the_signature_before_the_claims)
+{
     const char *good = forge(HS256_HEADER, "{\"userId\":1,\"jti\":\"j\",\"exp\":1}");
     char token[1024];
     snprintf(token, sizeof token, "%s", good);
@@ -544,22 +605,26 @@ TEST(checks_the_signature_before_the_claims) {
 
 /* ---- payload shape ------------------------------------------------------- */
 
-TEST(rejects_payload_array) {
+TEST(rejects_payload_array)
+{
     CHECK_INT(verify_payload("[{\"userId\":1," GOOD_CLAIMS "}]"), CHAT_E_INVALID_TOKEN);
 }
 
-TEST(rejects_payload_string) {
+TEST(rejects_payload_string)
+{
     CHECK_INT(verify_payload("\"userId\""), CHAT_E_INVALID_TOKEN);
     CHECK_INT(verify_payload("42"), CHAT_E_INVALID_TOKEN);
 }
 
-TEST(rejects_payload_that_is_not_json) {
+TEST(rejects_payload_that_is_not_json)
+{
     CHECK_INT(verify_payload("{\"userId\":1,"), CHAT_E_INVALID_TOKEN);
     CHECK_INT(verify_payload("{\"userId\":1," GOOD_CLAIMS "}{}"), CHAT_E_INVALID_TOKEN);
     CHECK_INT(verify_payload(""), CHAT_E_INVALID_TOKEN);
 }
 
-TEST(rejects_duplicate_keys_in_payload) {
+TEST(rejects_duplicate_keys_in_payload)
+{
     CHECK_INT(verify_payload("{\"userId\":1,\"userId\":2," GOOD_CLAIMS "}"), CHAT_E_INVALID_TOKEN);
     CHECK_INT(verify_payload("{\"userId\":1," GOOD_CLAIMS ",\"exp\":1800000000}"),
               CHAT_E_INVALID_TOKEN);
@@ -567,36 +632,43 @@ TEST(rejects_duplicate_keys_in_payload) {
 
 /* ---- exp, iat, nbf ------------------------------------------------------- */
 
-TEST(rejects_missing_exp) {
+TEST(rejects_missing_exp)
+{
     CHECK_INT(verify_payload("{\"userId\":1,\"jti\":\"j\"}"), CHAT_E_INVALID_TOKEN);
 }
 
-TEST(rejects_string_exp) {
+TEST(rejects_string_exp)
+{
     CHECK_INT(verify_payload("{\"userId\":1,\"jti\":\"j\",\"exp\":\"1700003600\"}"),
               CHAT_E_INVALID_TOKEN);
 }
 
-TEST(rejects_boolean_exp) {
+TEST(rejects_boolean_exp)
+{
     CHECK_INT(verify_payload("{\"userId\":1,\"jti\":\"j\",\"exp\":true}"), CHAT_E_INVALID_TOKEN);
 }
 
-TEST(rejects_null_exp) {
+TEST(rejects_null_exp)
+{
     CHECK_INT(verify_payload("{\"userId\":1,\"jti\":\"j\",\"exp\":null}"), CHAT_E_INVALID_TOKEN);
 }
 
-TEST(rejects_non_number_iat) {
+TEST(rejects_non_number_iat)
+{
     CHECK_INT(verify_payload("{\"userId\":1," GOOD_CLAIMS ",\"iat\":\"1700000000\"}"),
               CHAT_E_INVALID_TOKEN);
     CHECK_INT(verify_payload("{\"userId\":1," GOOD_CLAIMS ",\"iat\":null}"), CHAT_E_INVALID_TOKEN);
 }
 
-TEST(rejects_non_number_nbf) {
+TEST(rejects_non_number_nbf)
+{
     CHECK_INT(verify_payload("{\"userId\":1," GOOD_CLAIMS ",\"nbf\":\"1700000000\"}"),
               CHAT_E_INVALID_TOKEN);
     CHECK_INT(verify_payload("{\"userId\":1," GOOD_CLAIMS ",\"nbf\":false}"), CHAT_E_INVALID_TOKEN);
 }
 
-TEST(survives_extreme_numeric_dates) {
+TEST(survives_extreme_numeric_dates)
+{
     struct jwt_claims c;
     CHECK_INT(verify_payload_with(&verifier, "{\"userId\":1,\"jti\":\"j\",\"exp\":1e300}", &c), 0);
     CHECK(c.exp == INT64_MAX);
@@ -615,22 +687,26 @@ TEST(survives_extreme_numeric_dates) {
 
 /* ---- jti ----------------------------------------------------------------- */
 
-TEST(rejects_missing_jti) {
+TEST(rejects_missing_jti)
+{
     CHECK_INT(verify_payload("{\"userId\":1,\"exp\":1700003600}"), CHAT_E_INVALID_TOKEN);
 }
 
-TEST(rejects_empty_jti) {
+TEST(rejects_empty_jti)
+{
     CHECK_INT(verify_payload("{\"userId\":1,\"jti\":\"\",\"exp\":1700003600}"),
               CHAT_E_INVALID_TOKEN);
 }
 
-TEST(rejects_non_string_jti) {
+TEST(rejects_non_string_jti)
+{
     CHECK_INT(verify_payload("{\"userId\":1,\"jti\":12,\"exp\":1700003600}"), CHAT_E_INVALID_TOKEN);
     CHECK_INT(verify_payload("{\"userId\":1,\"jti\":null,\"exp\":1700003600}"),
               CHAT_E_INVALID_TOKEN);
 }
 
-TEST(rejects_jti_of_256_bytes) {
+TEST(rejects_jti_of_256_bytes)
+{
     char payload[512], jti[257];
     memset(jti, 'j', 256);
     jti[256] = '\0';
@@ -640,7 +716,8 @@ TEST(rejects_jti_of_256_bytes) {
 
 /* ---- userId and sub ------------------------------------------------------ */
 
-TEST(rejects_malformed_user_id_strings) {
+TEST(rejects_malformed_user_id_strings)
+{
     static const char *const bad[] = {
         "\"0\"",
         "\"-1\"",
@@ -663,17 +740,20 @@ TEST(rejects_malformed_user_id_strings) {
     }
 }
 
-TEST(rejects_non_positive_user_id_numbers) {
+TEST(rejects_non_positive_user_id_numbers)
+{
     CHECK_INT(verify_user("0", NULL), CHAT_E_INVALID_TOKEN);
     CHECK_INT(verify_user("-5", NULL), CHAT_E_INVALID_TOKEN);
 }
 
-TEST(rejects_real_user_id) {
+TEST(rejects_real_user_id)
+{
     CHECK_INT(verify_user("1.0", NULL), CHAT_E_INVALID_TOKEN);
     CHECK_INT(verify_user("1e3", NULL), CHAT_E_INVALID_TOKEN);
 }
 
-TEST(rejects_user_id_of_another_type_even_with_sub) {
+TEST(rejects_user_id_of_another_type_even_with_sub)
+{
     static const char *const bad[] = {"true", "false", "null", "{}", "[1]", "1.5"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int rc = verify_user(bad[i], "\"42\"");
@@ -681,15 +761,18 @@ TEST(rejects_user_id_of_another_type_even_with_sub) {
     }
 }
 
-TEST(rejects_malformed_user_id_even_with_sub) {
+TEST(rejects_malformed_user_id_even_with_sub)
+{
     CHECK_INT(verify_user("\"abc\"", "\"42\""), CHAT_E_INVALID_TOKEN);
 }
 
-TEST(rejects_missing_user_id_and_sub) {
+TEST(rejects_missing_user_id_and_sub)
+{
     CHECK_INT(verify_user(NULL, NULL), CHAT_E_INVALID_TOKEN);
 }
 
-TEST(rejects_malformed_sub) {
+TEST(rejects_malformed_sub)
+{
     static const char *const bad[] = {"\"user-42\"", "\"\"", "0", "-1", "true", "null", "4.2"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int rc = verify_user(NULL, bad[i]);
@@ -702,18 +785,21 @@ TEST(rejects_malformed_sub) {
 static const struct jwt_verifier strict = {(const uint8_t *)secret, sizeof secret - 1,
                                            "https://users.example", "chat"};
 
-static int verify_strict(const char *iss_aud) {
+static int verify_strict(const char *iss_aud)
+{
     char payload[512];
     struct jwt_claims c;
     snprintf(payload, sizeof payload, "{\"userId\":1," GOOD_CLAIMS "%s}", iss_aud);
     return verify_payload_with(&strict, payload, &c);
 }
 
-TEST(accepts_matching_issuer_and_audience) {
+TEST(accepts_matching_issuer_and_audience)
+{
     CHECK_INT(verify_strict(",\"iss\":\"https://users.example\",\"aud\":\"chat\""), 0);
 }
 
-TEST(rejects_wrong_or_missing_issuer) {
+TEST(rejects_wrong_or_missing_issuer)
+{
     CHECK_INT(verify_strict(",\"iss\":\"https://evil.example\",\"aud\":\"chat\""),
               CHAT_E_INVALID_TOKEN);
     CHECK_INT(verify_strict(",\"iss\":\"https://users.example/\",\"aud\":\"chat\""),
@@ -723,11 +809,13 @@ TEST(rejects_wrong_or_missing_issuer) {
               CHAT_E_INVALID_TOKEN);
 }
 
-TEST(accepts_audience_within_an_array) {
+TEST(accepts_audience_within_an_array)
+{
     CHECK_INT(verify_strict(",\"iss\":\"https://users.example\",\"aud\":[\"web\",\"chat\"]"), 0);
 }
 
-TEST(rejects_wrong_or_missing_audience) {
+TEST(rejects_wrong_or_missing_audience)
+{
     CHECK_INT(verify_strict(",\"iss\":\"https://users.example\",\"aud\":\"web\""),
               CHAT_E_INVALID_TOKEN);
     CHECK_INT(verify_strict(",\"iss\":\"https://users.example\""), CHAT_E_INVALID_TOKEN);
@@ -740,13 +828,15 @@ TEST(rejects_wrong_or_missing_audience) {
               CHAT_E_INVALID_TOKEN);
 }
 
-TEST(ignores_issuer_and_audience_when_not_configured) {
+TEST(ignores_issuer_and_audience_when_not_configured)
+{
     CHECK_INT(verify_payload("{\"userId\":1," GOOD_CLAIMS ",\"iss\":7,\"aud\":false}"), 0);
 }
 
 /* ---- signing ------------------------------------------------------------- */
 
-TEST(sign_produces_the_expected_header) {
+TEST(sign_produces_the_expected_header)
+{
     char *token = NULL;
     CHECK_INT(jwt_sign_hs256((const uint8_t *)secret, sizeof secret - 1, "{}", &token), 0);
     CHECK(token && strncmp(token, "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.e30.", 41) == 0);
@@ -754,7 +844,8 @@ TEST(sign_produces_the_expected_header) {
     free(token);
 }
 
-TEST(sign_refuses_an_empty_secret) {
+TEST(sign_refuses_an_empty_secret)
+{
     char untouched = 0, *token = &untouched;
     CHECK_INT(jwt_sign_hs256((const uint8_t *)"", 0, "{}", &token), CHAT_E_INVALID_REQUEST);
     CHECK(token == NULL);

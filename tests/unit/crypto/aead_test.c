@@ -12,14 +12,16 @@
 static const char key1_hex[] = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
 static const char key2_hex[] = "FFEEDDCCBBAA99887766554433221100ffeeddccbbaa99887766554433221100";
 
-static void ring_with_key1(struct aead_keyring *ring) {
+static void ring_with_key1(struct aead_keyring *ring)
+{
     uint8_t key[AEAD_KEY_BYTES];
     memset(ring, 0, sizeof *ring);
     CHECK_INT(aead_key_parse_hex(key1_hex, key), 0);
     CHECK_INT(aead_keyring_add(ring, 1, key), 0);
 }
 
-static void hex_to_bytes(const char *hex, uint8_t *out) {
+static void hex_to_bytes(const char *hex, uint8_t *out)
+{
     for (size_t i = 0; hex[2 * i]; i++) {
         unsigned v;
         sscanf(hex + 2 * i, "%2x", &v);
@@ -27,7 +29,8 @@ static void hex_to_bytes(const char *hex, uint8_t *out) {
     }
 }
 
-TEST(parses_hex_keys) {
+TEST(parses_hex_keys)
+{
     uint8_t key[AEAD_KEY_BYTES];
     CHECK_INT(aead_key_parse_hex(key1_hex, key), 0);
     CHECK_INT(key[0], 0x00);
@@ -36,7 +39,8 @@ TEST(parses_hex_keys) {
     CHECK_INT(key[0], 0xff);
 }
 
-TEST(rejects_bad_hex_keys) {
+TEST(rejects_bad_hex_keys)
+{
     uint8_t key[AEAD_KEY_BYTES];
     char bad[65];
     memcpy(bad, key1_hex, sizeof bad);
@@ -50,7 +54,8 @@ TEST(rejects_bad_hex_keys) {
     CHECK_INT(aead_key_parse_hex(longer, key), CHAT_E_CONFIG);
 }
 
-TEST(round_trips) {
+TEST(round_trips)
+{
     struct aead_keyring ring;
     ring_with_key1(&ring);
     static const char text[] = "hello, encrypted world";
@@ -63,7 +68,8 @@ TEST(round_trips) {
     CHECK_MEM(plain, text, sizeof text);
 }
 
-TEST(round_trips_empty_content_with_aad) {
+TEST(round_trips_empty_content_with_aad)
+{
     struct aead_keyring ring;
     ring_with_key1(&ring);
     static const uint8_t aad[] = "message 42";
@@ -74,7 +80,8 @@ TEST(round_trips_empty_content_with_aad) {
     CHECK_INT(aead_open(&ring, id, NULL, 0, sealed, sizeof sealed, NULL), CHAT_E_INTERNAL);
 }
 
-TEST(nonces_differ_between_seals) {
+TEST(nonces_differ_between_seals)
+{
     struct aead_keyring ring;
     ring_with_key1(&ring);
     uint8_t a[4 + AEAD_OVERHEAD], b[4 + AEAD_OVERHEAD];
@@ -85,7 +92,8 @@ TEST(nonces_differ_between_seals) {
     CHECK(memcmp(a, b, sizeof a) != 0);
 }
 
-TEST(tampering_anywhere_is_detected) {
+TEST(tampering_anywhere_is_detected)
+{
     struct aead_keyring ring;
     ring_with_key1(&ring);
     static const char text[] = "do not touch";
@@ -97,14 +105,14 @@ TEST(tampering_anywhere_is_detected) {
         memset(plain, 0x55, sizeof plain);
         CHECK_INT(aead_open(&ring, id, NULL, 0, sealed, sizeof sealed, plain), CHAT_E_INTERNAL);
         /* Unauthenticated plaintext is never handed back. */
-        for (size_t j = 0; j < sizeof plain; j++)
-            CHECK(plain[j] == 0 || plain[j] == 0x55);
+        for (size_t j = 0; j < sizeof plain; j++) CHECK(plain[j] == 0 || plain[j] == 0x55);
         sealed[i] ^= 0x01;
     }
     CHECK_INT(aead_open(&ring, id, NULL, 0, sealed, sizeof sealed, plain), 0);
 }
 
-TEST(wrong_aad_is_detected) {
+TEST(wrong_aad_is_detected)
+{
     struct aead_keyring ring;
     ring_with_key1(&ring);
     uint8_t sealed[3 + AEAD_OVERHEAD], plain[3];
@@ -115,7 +123,8 @@ TEST(wrong_aad_is_detected) {
     CHECK_INT(aead_open(&ring, id, (const uint8_t *)"a", 1, sealed, sizeof sealed, plain), 0);
 }
 
-TEST(unknown_key_id_fails) {
+TEST(unknown_key_id_fails)
+{
     struct aead_keyring ring;
     ring_with_key1(&ring);
     uint8_t sealed[3 + AEAD_OVERHEAD], plain[3];
@@ -124,7 +133,8 @@ TEST(unknown_key_id_fails) {
     CHECK_INT(aead_open(&ring, 7, NULL, 0, sealed, sizeof sealed, plain), CHAT_E_INTERNAL);
 }
 
-TEST(wrong_key_fails) {
+TEST(wrong_key_fails)
+{
     struct aead_keyring ring;
     uint8_t key[AEAD_KEY_BYTES];
     ring_with_key1(&ring);
@@ -137,7 +147,8 @@ TEST(wrong_key_fails) {
     CHECK_INT(aead_open(&ring, 2, NULL, 0, sealed, sizeof sealed, plain), CHAT_E_INTERNAL);
 }
 
-TEST(short_input_fails) {
+TEST(short_input_fails)
+{
     struct aead_keyring ring;
     ring_with_key1(&ring);
     uint8_t sealed[AEAD_OVERHEAD] = {0}, plain[1];
@@ -145,7 +156,8 @@ TEST(short_input_fails) {
     CHECK_INT(aead_open(&ring, 1, NULL, 0, sealed, 0, plain), CHAT_E_INTERNAL);
 }
 
-TEST(rotation_keeps_old_content_readable) {
+TEST(rotation_keeps_old_content_readable)
+{
     struct aead_keyring ring;
     uint8_t key2[AEAD_KEY_BYTES];
     ring_with_key1(&ring);
@@ -168,7 +180,8 @@ TEST(rotation_keeps_old_content_readable) {
     CHECK_INT(aead_open(&ring, 1, NULL, 0, fresh, sizeof fresh, plain), CHAT_E_INTERNAL);
 }
 
-TEST(keyring_refuses_duplicates_and_overflow) {
+TEST(keyring_refuses_duplicates_and_overflow)
+{
     struct aead_keyring ring;
     uint8_t key[AEAD_KEY_BYTES] = {0};
     memset(&ring, 0, sizeof ring);
@@ -182,7 +195,8 @@ TEST(keyring_refuses_duplicates_and_overflow) {
     CHECK_INT(ring.count, 1);
 }
 
-TEST(seal_without_a_current_key_fails) {
+TEST(seal_without_a_current_key_fails)
+{
     struct aead_keyring ring;
     ring_with_key1(&ring);
     ring.current_id = 5;
@@ -194,7 +208,8 @@ TEST(seal_without_a_current_key_fails) {
 /* McGrew & Viega, "The Galois/Counter Mode of Operation", Test Case 16
  * (AES-256, 96-bit IV, 60-byte plaintext, 20-byte AAD), laid out as a sealed
  * blob: IV || ciphertext || tag. */
-TEST(opens_gcm_spec_test_case_16) {
+TEST(opens_gcm_spec_test_case_16)
+{
     static const char key_hex[] =
         "feffe9928665731c6d6a8f9467308308feffe9928665731c6d6a8f9467308308";
     static const char sealed_hex[] =
@@ -220,7 +235,8 @@ TEST(opens_gcm_spec_test_case_16) {
     CHECK_INT(aead_open(&ring, 16, aad, sizeof aad, sealed, sizeof sealed, plain), CHAT_E_INTERNAL);
 }
 
-static void *seal_open_in_thread(void *arg) {
+static void *seal_open_in_thread(void *arg)
+{
     const struct aead_keyring *ring = arg;
     uint8_t sealed[5 + AEAD_OVERHEAD], plain[5];
     uint32_t id;
@@ -235,7 +251,8 @@ static void *seal_open_in_thread(void *arg) {
 
 /* Each thread gets its own context, freed when the thread ends (LeakSanitizer
  * checks that). */
-TEST(works_from_several_threads) {
+TEST(works_from_several_threads)
+{
     struct aead_keyring ring;
     ring_with_key1(&ring);
     pthread_t threads[4];

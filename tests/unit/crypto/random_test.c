@@ -4,11 +4,13 @@
 
 #include "crypto/random.h"
 
-static bool is_lower_hex(char c) {
+static bool is_lower_hex(char c)
+{
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
 }
 
-TEST(random_bytes_fills_the_buffer) {
+TEST(random_bytes_fills_the_buffer)
+{
     uint8_t a[32] = {0}, b[32] = {0}, zero[32] = {0};
     CHECK_INT(random_bytes(a, sizeof a), 0);
     CHECK_INT(random_bytes(b, sizeof b), 0);
@@ -17,11 +19,13 @@ TEST(random_bytes_fills_the_buffer) {
     CHECK(memcmp(a, b, sizeof a) != 0);
 }
 
-TEST(random_bytes_accepts_zero_length) {
+TEST(random_bytes_accepts_zero_length)
+{
     CHECK_INT(random_bytes(NULL, 0), 0);
 }
 
-TEST(uuid_has_the_v4_shape) {
+TEST(uuid_has_the_v4_shape)
+{
     char id[37];
     random_uuid(id);
     CHECK_INT(strlen(id), 36);
@@ -35,7 +39,8 @@ TEST(uuid_has_the_v4_shape) {
     CHECK(id[19] == '8' || id[19] == '9' || id[19] == 'a' || id[19] == 'b');
 }
 
-TEST(uuid_variant_bits_hold_every_time) {
+TEST(uuid_variant_bits_hold_every_time)
+{
     for (int i = 0; i < 200; i++) {
         char id[37];
         random_uuid(id);
@@ -44,7 +49,8 @@ TEST(uuid_variant_bits_hold_every_time) {
     }
 }
 
-TEST(uuids_differ) {
+TEST(uuids_differ)
+{
     char a[37], b[37];
     random_uuid(a);
     random_uuid(b);

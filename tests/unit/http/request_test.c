@@ -26,19 +26,22 @@
 static struct http_request req;
 
 /* Feeds s whole; returns the result and the bytes consumed. */
-static int parse_whole(const char *s, size_t n, size_t *consumed) {
+static int parse_whole(const char *s, size_t n, size_t *consumed)
+{
     http_request_init(&req);
     return http_request_feed(&req, s, n, consumed);
 }
 
-static int parse(const char *s) {
+static int parse(const char *s)
+{
     size_t consumed;
     return parse_whole(s, strlen(s), &consumed);
 }
 
 /* Feeds s one byte at a time until an answer other than HTTP_NEED_MORE; *head_len is the length
  * of the head when complete (the index of the last byte fed + its consumed byte). */
-static int parse_bytewise(const char *s, size_t n, size_t *head_len) {
+static int parse_bytewise(const char *s, size_t n, size_t *head_len)
+{
     http_request_init(&req);
     *head_len = 0;
     for (size_t i = 0; i < n; i++) {
@@ -53,7 +56,8 @@ static int parse_bytewise(const char *s, size_t n, size_t *head_len) {
     return HTTP_NEED_MORE;
 }
 
-static void check_upgrade_fields(void) {
+static void check_upgrade_fields(void)
+{
     CHECK_STR(req.method, "GET");
     CHECK_STR(req.path, "/ws");
     CHECK_INT(req.http_major, 1);
@@ -73,14 +77,16 @@ static void check_upgrade_fields(void) {
     CHECK(!req.has_body);
 }
 
-TEST(upgrade_fed_whole) {
+TEST(upgrade_fed_whole)
+{
     size_t consumed = 99;
     CHECK_INT(parse_whole(UPGRADE, strlen(UPGRADE), &consumed), 0);
     CHECK_INT(consumed, strlen(UPGRADE));
     check_upgrade_fields();
 }
 
-TEST(upgrade_fed_one_byte_at_a_time) {
+TEST(upgrade_fed_one_byte_at_a_time)
+{
     size_t head_len;
     CHECK_INT(parse_bytewise(UPGRADE, strlen(UPGRADE), &head_len), 0);
     CHECK_INT(head_len, strlen(UPGRADE));
@@ -88,7 +94,8 @@ TEST(upgrade_fed_one_byte_at_a_time) {
 }
 
 /* Every split point: names, values, the request line and the CRLFs each cut in two. */
-TEST(upgrade_split_at_every_position) {
+TEST(upgrade_split_at_every_position)
+{
     size_t n = strlen(UPGRADE);
     for (size_t cut = 1; cut < n; cut++) {
         size_t consumed;
@@ -101,7 +108,8 @@ TEST(upgrade_split_at_every_position) {
     }
 }
 
-TEST(header_value_split_across_feeds) {
+TEST(header_value_split_across_feeds)
+{
     const char *parts[] = {"GET / HTTP/1.1\r\nHost: a\r\nSec-WebSocket-Key:  dGhl",
                            "IHNhbXBs",
                            "ZSBub25j",
@@ -119,7 +127,8 @@ TEST(header_value_split_across_feeds) {
     CHECK_STR(req.ws_version, "13");
 }
 
-TEST(pipelined_frame_after_head_is_not_consumed) {
+TEST(pipelined_frame_after_head_is_not_consumed)
+{
     const char input[] = UPGRADE FRAME;
     size_t n = sizeof input - 1, head = strlen(UPGRADE), consumed;
 
@@ -139,7 +148,8 @@ TEST(pipelined_frame_after_head_is_not_consumed) {
     check_upgrade_fields();
 }
 
-TEST(complete_request_answers_the_same_and_consumes_nothing) {
+TEST(complete_request_answers_the_same_and_consumes_nothing)
+{
     size_t consumed;
     CHECK_INT(parse_whole(UPGRADE, strlen(UPGRADE), &consumed), 0);
     CHECK_INT(http_request_feed(&req, FRAME, sizeof FRAME - 1, &consumed), 0);
@@ -149,7 +159,8 @@ TEST(complete_request_answers_the_same_and_consumes_nothing) {
     CHECK_INT(consumed, 0);
 }
 
-TEST(zero_byte_feed_changes_nothing) {
+TEST(zero_byte_feed_changes_nothing)
+{
     size_t consumed;
     http_request_init(&req);
     CHECK_INT(http_request_feed(&req, "", 0, &consumed), HTTP_NEED_MORE);
@@ -157,22 +168,26 @@ TEST(zero_byte_feed_changes_nothing) {
     CHECK_INT(consumed, strlen(UPGRADE));
 }
 
-TEST(missing_host) {
+TEST(missing_host)
+{
     CHECK_INT(parse("GET /ws HTTP/1.1\r\nUpgrade: websocket\r\n\r\n"), 0);
     CHECK(!req.has_host);
     CHECK(req.upgrade_websocket);
 }
 
-TEST(empty_host_is_present) {
+TEST(empty_host_is_present)
+{
     CHECK_INT(parse("GET / HTTP/1.1\r\nHost:\r\n\r\n"), 0);
     CHECK(req.has_host);
 }
 
-TEST(duplicate_host_is_400) {
+TEST(duplicate_host_is_400)
+{
     CHECK_INT(parse("GET / HTTP/1.1\r\nHost: a\r\nhost: b\r\n\r\n"), 400);
 }
 
-TEST(header_names_any_case) {
+TEST(header_names_any_case)
+{
     CHECK_INT(parse("GET /ws HTTP/1.1\r\n"
                     "host: a\r\n"
                     "upgrade: WebSocket\r\n"
@@ -194,7 +209,8 @@ TEST(header_names_any_case) {
     CHECK_STR(req.x_forwarded_for, "1.2.3.4");
 }
 
-TEST(connection_token_lists) {
+TEST(connection_token_lists)
+{
     CHECK_INT(parse("GET / HTTP/1.1\r\nConnection: keep-alive, Upgrade\r\n\r\n"), 0);
     CHECK(req.connection_upgrade);
     CHECK_INT(parse("GET / HTTP/1.1\r\nConnection: keep-alive,Upgrade , close\r\n\r\n"), 0);
@@ -213,7 +229,8 @@ TEST(connection_token_lists) {
     CHECK(!req.upgrade_websocket);
 }
 
-TEST(values_are_trimmed_and_repeats_joined) {
+TEST(values_are_trimmed_and_repeats_joined)
+{
     const char *s = "GET / HTTP/1.1\r\n"
                     "Sec-WebSocket-Key: \t abc \t \r\n"
                     "Sec-WebSocket-Extensions: permessage-deflate\r\n"
@@ -233,7 +250,8 @@ TEST(values_are_trimmed_and_repeats_joined) {
     }
 }
 
-TEST(websocket_key_too_long) {
+TEST(websocket_key_too_long)
+{
     char s[256];
     int n = snprintf(s, sizeof s, "GET / HTTP/1.1\r\nSec-WebSocket-Key: %064d\r\n\r\n", 0);
     CHECK_INT(parse_whole(s, (size_t)n, &(size_t){0}), 0);
@@ -245,7 +263,8 @@ TEST(websocket_key_too_long) {
     CHECK_INT(strlen(req.ws_key), 63);
 }
 
-TEST(http_1_0_parses) {
+TEST(http_1_0_parses)
+{
     CHECK_INT(parse("GET /ws HTTP/1.0\r\nUpgrade: websocket\r\n\r\n"), 0);
     CHECK_INT(req.http_major, 1);
     CHECK_INT(req.http_minor, 0);
@@ -254,7 +273,8 @@ TEST(http_1_0_parses) {
     CHECK(!req.keep_alive);
 }
 
-TEST(other_versions_are_505) {
+TEST(other_versions_are_505)
+{
     CHECK_INT(parse("GET / HTTP/2.0\r\nHost: a\r\n\r\n"), 505);
     CHECK_INT(parse("GET / HTTP/2.0\r\n\r\n"), 505);
     CHECK_INT(parse("GET / HTTP/0.9\r\n\r\n"), 505);
@@ -263,7 +283,8 @@ TEST(other_versions_are_505) {
     CHECK_INT(parse_bytewise(s, strlen(s), &head_len), 505);
 }
 
-TEST(malformed_request_line_is_400) {
+TEST(malformed_request_line_is_400)
+{
     CHECK_INT(parse("GET\r\n\r\n"), 400);
     CHECK_INT(parse("G@T / HTTP/1.1\r\n\r\n"), 400);
     CHECK_INT(parse("GET / XXXX/1.1\r\n\r\n"), 400);
@@ -277,7 +298,8 @@ TEST(malformed_request_line_is_400) {
     CHECK_INT(parse("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"), 400); /* a TLS hello */
 }
 
-TEST(paths) {
+TEST(paths)
+{
     CHECK_INT(parse("GET / HTTP/1.1\r\n\r\n"), 0);
     CHECK_STR(req.path, "/");
     CHECK_INT(parse("GET /health?x=1 HTTP/1.1\r\n\r\n"), 0);
@@ -292,7 +314,8 @@ TEST(paths) {
     CHECK_STR(req.method, "PROPFIN");
 }
 
-TEST(url_bound) {
+TEST(url_bound)
+{
     char s[HTTP_MAX_URL + 64];
     memcpy(s, "GET /", 5);
     memset(s + 5, 'a', HTTP_MAX_URL - 1);
@@ -307,7 +330,8 @@ TEST(url_bound) {
     CHECK_INT(parse_bytewise(s, 5 + HTTP_MAX_URL + 14, &head_len), 414);
 }
 
-TEST(body_is_detected_and_not_consumed) {
+TEST(body_is_detected_and_not_consumed)
+{
     const char *s = "GET / HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello";
     size_t consumed;
     CHECK_INT(parse_whole(s, strlen(s), &consumed), 0);
@@ -321,7 +345,8 @@ TEST(body_is_detected_and_not_consumed) {
 }
 
 /* Builds a head of exactly total bytes: request line, one padding header, blank line. */
-static char *head_of_size(size_t total, size_t extra) {
+static char *head_of_size(size_t total, size_t extra)
+{
     static const char start[] = "GET /ws HTTP/1.1\r\nX-Pad: ";
     static const char end[] = "\r\n\r\n";
     char *s = malloc(total + extra + 1);
@@ -334,7 +359,8 @@ static char *head_of_size(size_t total, size_t extra) {
     return s;
 }
 
-TEST(head_bound_431) {
+TEST(head_bound_431)
+{
     size_t consumed, head_len;
     char *s = head_of_size(HTTP_MAX_HEADER_BYTES, 100);
     CHECK_INT(parse_whole(s, HTTP_MAX_HEADER_BYTES + 100, &consumed), 0);
@@ -351,7 +377,8 @@ TEST(head_bound_431) {
     free(s);
 }
 
-TEST(head_bound_detected_before_the_head_ends) {
+TEST(head_bound_detected_before_the_head_ends)
+{
     /* a header that never ends, fed in 1000-byte pieces: 431 as soon as 16384 is passed */
     char *s = head_of_size(40000, 0);
     size_t consumed, fed = 0;
@@ -366,7 +393,8 @@ TEST(head_bound_detected_before_the_head_ends) {
     free(s);
 }
 
-TEST(ten_kilobyte_header_value_is_fine) {
+TEST(ten_kilobyte_header_value_is_fine)
+{
     char *s = head_of_size(10 * 1024 + 64, 0);
     size_t consumed;
     CHECK_INT(parse_whole(s, strlen(s), &consumed), 0);
@@ -374,15 +402,15 @@ TEST(ten_kilobyte_header_value_is_fine) {
     free(s);
 }
 
-TEST(long_values_are_flagged) {
+TEST(long_values_are_flagged)
+{
     char s[4096];
     size_t n = 0;
     n += (size_t)snprintf(s, sizeof s, "GET / HTTP/1.1\r\nOrigin: https://");
     memset(s + n, 'o', 1000);
     n += 1000;
     n += (size_t)snprintf(s + n, sizeof s - n, "\r\nX-Forwarded-For: 198.51.100.1");
-    for (int i = 0; i < 100; i++)
-        n += (size_t)snprintf(s + n, sizeof s - n, ", 10.0.0.%d", i);
+    for (int i = 0; i < 100; i++) n += (size_t)snprintf(s + n, sizeof s - n, ", 10.0.0.%d", i);
     n += (size_t)snprintf(s + n, sizeof s - n, "\r\nSec-WebSocket-Extensions: ");
     memset(s + n, 'e', 600);
     n += 600;
@@ -396,7 +424,8 @@ TEST(long_values_are_flagged) {
     CHECK(!req.ws_key_too_long);
 }
 
-TEST(many_headers) {
+TEST(many_headers)
+{
     char *s = malloc(HTTP_MAX_HEADER_BYTES);
     size_t n = (size_t)snprintf(s, HTTP_MAX_HEADER_BYTES, "GET /ws HTTP/1.1\r\n");
     for (int i = 0; i < 500; i++)
@@ -413,7 +442,8 @@ TEST(many_headers) {
     free(s);
 }
 
-TEST(long_header_names_match_nothing) {
+TEST(long_header_names_match_nothing)
+{
     char s[512];
     char name[100];
     memset(name, 'h', sizeof name - 1);

@@ -6,11 +6,13 @@
 #include "http/response.h"
 #include "util/error.h"
 
-static const char *text(const buf *b) {
+static const char *text(const buf *b)
+{
     return b->data ? (const char *)b->data : "";
 }
 
-TEST(json_body_closes_connection) {
+TEST(json_body_closes_connection)
+{
     buf out;
     buf_init(&out, 4096);
     const char body[] = "{\"status\":\"ok\"}";
@@ -25,7 +27,8 @@ TEST(json_body_closes_connection) {
     buf_free(&out);
 }
 
-TEST(empty_body_keep_alive) {
+TEST(empty_body_keep_alive)
+{
     buf out;
     buf_init(&out, 4096);
     CHECK_INT(http_response_write(&out, 404, "text/plain", NULL, NULL, 0, true), 0);
@@ -33,7 +36,8 @@ TEST(empty_body_keep_alive) {
     buf_free(&out);
 }
 
-TEST(extra_headers_and_appending) {
+TEST(extra_headers_and_appending)
+{
     buf out;
     buf_init(&out, 4096);
     CHECK_INT(buf_append_str(&out, "previous;"), 0);
@@ -51,7 +55,8 @@ TEST(extra_headers_and_appending) {
     buf_free(&out);
 }
 
-TEST(no_content_has_no_length_and_no_body) {
+TEST(no_content_has_no_length_and_no_body)
+{
     buf out;
     buf_init(&out, 4096);
     CHECK_INT(http_response_write(&out, 204, NULL, NULL, NULL, 0, true), 0);
@@ -62,7 +67,8 @@ TEST(no_content_has_no_length_and_no_body) {
     buf_free(&out);
 }
 
-TEST(invalid_status) {
+TEST(invalid_status)
+{
     buf out;
     buf_init(&out, 4096);
     CHECK_INT(http_response_write(&out, 99, NULL, NULL, NULL, 0, true), CHAT_E_INTERNAL);
@@ -73,7 +79,8 @@ TEST(invalid_status) {
     buf_free(&out);
 }
 
-TEST(bound_leaves_buffer_unchanged) {
+TEST(bound_leaves_buffer_unchanged)
+{
     buf out;
     buf_init(&out, 80);
     CHECK_INT(buf_append_str(&out, "kept"), 0);
@@ -89,7 +96,8 @@ TEST(bound_leaves_buffer_unchanged) {
 }
 
 /* RFC 6455 §1.3: the key "dGhlIHNhbXBsZSBub25jZQ==" is answered with this accept value. */
-TEST(upgrade_answer) {
+TEST(upgrade_answer)
+{
     buf out;
     buf_init(&out, 4096);
     CHECK_INT(http_response_upgrade(&out, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=", NULL), 0);
@@ -111,7 +119,8 @@ TEST(upgrade_answer) {
     buf_free(&out);
 }
 
-TEST(reason_phrases) {
+TEST(reason_phrases)
+{
     CHECK_STR(http_status_reason(101), "Switching Protocols");
     CHECK_STR(http_status_reason(400), "Bad Request");
     CHECK_STR(http_status_reason(403), "Forbidden");

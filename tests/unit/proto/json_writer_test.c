@@ -13,17 +13,20 @@
 static buf out;
 static json_writer w;
 
-static void start(size_t max) {
+static void start(size_t max)
+{
     buf_free(&out);
     buf_init(&out, max);
     jw_init(&w, &out);
 }
 
-static const char *text(void) {
+static const char *text(void)
+{
     return out.data ? (const char *)out.data : "";
 }
 
-TEST(nesting_and_commas) {
+TEST(nesting_and_commas)
+{
     start(4096);
     jw_object_begin(&w);
     jw_key(&w, "a");
@@ -56,7 +59,8 @@ TEST(nesting_and_commas) {
                       "\"g\":{\"pre\":[1]},\"h\":null}");
 }
 
-TEST(top_level_values_and_arrays) {
+TEST(top_level_values_and_arrays)
+{
     start(4096);
     jw_array_begin(&w);
     jw_string(&w, "x");
@@ -67,7 +71,8 @@ TEST(top_level_values_and_arrays) {
     CHECK_STR(text(), "[\"x\",[],\"7\"]");
 }
 
-TEST(every_escape) {
+TEST(every_escape)
+{
     const char in[] = "q\"b\\s/\b\f\n\r\t\x01\x1f\x7f end";
     start(4096);
     jw_string_n(&w, in, sizeof in - 1);
@@ -84,7 +89,8 @@ TEST(every_escape) {
     CHECK_STR(text(), "\"\"");
 }
 
-TEST(every_control_character) {
+TEST(every_control_character)
+{
     static const char *const expected[32] = {
         "\\u0000", "\\u0001", "\\u0002", "\\u0003", "\\u0004", "\\u0005", "\\u0006", "\\u0007",
         "\\b",     "\\t",     "\\n",     "\\u000b", "\\f",     "\\r",     "\\u000e", "\\u000f",
@@ -99,7 +105,8 @@ TEST(every_control_character) {
     }
 }
 
-TEST(line_and_paragraph_separators) {
+TEST(line_and_paragraph_separators)
+{
     /* U+2028, U+2029 escaped; their neighbours U+2027, U+202A and the euro sign pass through */
     const char in[] = "a\xe2\x80\xa8"
                       "b\xe2\x80\xa9"
@@ -110,7 +117,8 @@ TEST(line_and_paragraph_separators) {
     CHECK_STR(text(), "\"a\\u2028b\\u2029c\xe2\x80\xa7\xe2\x80\xaa\xe2\x82\xac\\u2028\"");
 }
 
-TEST(utf8_passes_through) {
+TEST(utf8_passes_through)
+{
     const char in[] = "h\xc3\xa9llo \xf0\x9f\x91\x8d \xe4\xb8\xad\xe6\x96\x87";
     start(4096);
     jw_string(&w, in);
@@ -118,7 +126,8 @@ TEST(utf8_passes_through) {
     CHECK_STR(text(), "\"h\xc3\xa9llo \xf0\x9f\x91\x8d \xe4\xb8\xad\xe6\x96\x87\"");
 }
 
-TEST(integers) {
+TEST(integers)
+{
     start(4096);
     jw_array_begin(&w);
     jw_int(&w, 0);
@@ -131,7 +140,8 @@ TEST(integers) {
     CHECK_STR(text(), "[0,-1,1234567890123,9223372036854775807,-9223372036854775808]");
 }
 
-TEST(ids) {
+TEST(ids)
+{
     start(4096);
     jw_object_begin(&w);
     jw_key(&w, "messageId");
@@ -149,14 +159,16 @@ TEST(ids) {
     CHECK_INT(jw_finish(&w), CHAT_E_INTERNAL);
 }
 
-static void check_time(int64_t ms, const char *expected) {
+static void check_time(int64_t ms, const char *expected)
+{
     start(4096);
     jw_time_ms(&w, ms);
     CHECK_INT(jw_finish(&w), 0);
     CHECK_STR(text(), expected);
 }
 
-TEST(times) {
+TEST(times)
+{
     check_time(0, "null");
     check_time(1, "\"1970-01-01T00:00:00.001Z\"");
     check_time(951782400000, "\"2000-02-29T00:00:00.000Z\"");
@@ -173,7 +185,8 @@ TEST(times) {
 }
 
 /* Every day from 1800 to 2200 at a varying time of day, against the C library. */
-TEST(times_match_gmtime) {
+TEST(times_match_gmtime)
+{
     const int64_t first_day = -62091, last_day = 84006; /* 1800-01-01 .. 2200-01-01 */
     int mismatches = 0;
     for (int64_t day = first_day; day <= last_day; day++) {
@@ -195,7 +208,8 @@ TEST(times_match_gmtime) {
     CHECK_INT(mismatches, 0);
 }
 
-TEST(buffer_bound_is_sticky) {
+TEST(buffer_bound_is_sticky)
+{
     start(16);
     jw_object_begin(&w);
     jw_key(&w, "content");
@@ -209,21 +223,20 @@ TEST(buffer_bound_is_sticky) {
     CHECK(out.len <= 16);
 }
 
-TEST(depth_bound) {
+TEST(depth_bound)
+{
     start(4096);
-    for (int i = 0; i < JW_MAX_DEPTH; i++)
-        jw_array_begin(&w);
-    for (int i = 0; i < JW_MAX_DEPTH; i++)
-        jw_array_end(&w);
+    for (int i = 0; i < JW_MAX_DEPTH; i++) jw_array_begin(&w);
+    for (int i = 0; i < JW_MAX_DEPTH; i++) jw_array_end(&w);
     CHECK_INT(jw_finish(&w), 0);
 
     start(4096);
-    for (int i = 0; i <= JW_MAX_DEPTH; i++)
-        jw_array_begin(&w);
+    for (int i = 0; i <= JW_MAX_DEPTH; i++) jw_array_begin(&w);
     CHECK_INT(jw_finish(&w), CHAT_E_TOO_BIG);
 }
 
-TEST(misuse) {
+TEST(misuse)
+{
     start(4096);
     jw_object_end(&w);
     CHECK_INT(jw_finish(&w), CHAT_E_INTERNAL);
@@ -234,7 +247,8 @@ TEST(misuse) {
 }
 
 /* An event as the server writes it, read back by jansson (the library that parses requests). */
-TEST(round_trip_through_jansson) {
+TEST(round_trip_through_jansson)
+{
     const char content[] =
         "Hi \"you\"\\ \xe2\x80\xa8 line\nnext\ttab \x01 \xf0\x9f\x91\x8d caf\xc3\xa9";
     start(65536);

@@ -721,8 +721,8 @@ TEST(a_batch_of_dms_touches_each_conversation_once)
     struct gate g;
     gate_hold(&f, &g);
     struct store_op *ops[] = {
-        dm_op(ALICE, BOB, "1", "b-1"),   dm_op(BOB, ALICE, "2", NULL),
-        dm_op(ALICE, CAROL, "3", "c-1"), dm_op(ALICE, BOB, "4", "b-2"),
+        dm_op(ALICE, BOB, "1", "b-1"),     dm_op(BOB, ALICE, "2", NULL),
+        dm_op(ALICE, CAROL, "3", "c-1"),   dm_op(ALICE, BOB, "4", "b-2"),
         dm_op(ALICE, BOB, "again", "b-1"),
     };
     enum { N = sizeof ops / sizeof ops[0] };

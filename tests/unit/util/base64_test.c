@@ -5,11 +5,13 @@
 #include "util/base64.h"
 #include "util/error.h"
 
-static int decode(const char *in, uint8_t *out, size_t cap, size_t *n) {
+static int decode(const char *in, uint8_t *out, size_t cap, size_t *n)
+{
     return base64url_decode(in, strlen(in), out, cap, n);
 }
 
-TEST(encodes_rfc4648_vectors) {
+TEST(encodes_rfc4648_vectors)
+{
     static const char *const plain[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};
     static const char *const encoded[] = {"", "Zg", "Zm8", "Zm9v", "Zm9vYg", "Zm9vYmE", "Zm9vYmFy"};
     char out[16];
@@ -21,7 +23,8 @@ TEST(encodes_rfc4648_vectors) {
     }
 }
 
-TEST(decodes_rfc4648_vectors) {
+TEST(decodes_rfc4648_vectors)
+{
     static const char *const encoded[] = {"", "Zg", "Zm8", "Zm9v", "Zm9vYg", "Zm9vYmE", "Zm9vYmFy"};
     static const char *const plain[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};
     uint8_t out[16];
@@ -33,7 +36,8 @@ TEST(decodes_rfc4648_vectors) {
     }
 }
 
-TEST(uses_the_url_alphabet) {
+TEST(uses_the_url_alphabet)
+{
     static const uint8_t bytes[] = {0xfb, 0xff, 0xbf};
     char text[8];
     uint8_t back[4];
@@ -45,11 +49,11 @@ TEST(uses_the_url_alphabet) {
     CHECK_MEM(back, bytes, 3);
 }
 
-TEST(round_trips_every_length_and_byte) {
+TEST(round_trips_every_length_and_byte)
+{
     uint8_t data[256], back[256];
     char text[400];
-    for (size_t i = 0; i < sizeof data; i++)
-        data[i] = (uint8_t)(255 - i);
+    for (size_t i = 0; i < sizeof data; i++) data[i] = (uint8_t)(255 - i);
     for (size_t len = 0; len <= sizeof data; len++) {
         size_t chars = base64url_encode(data, len, text, sizeof text), n = 0;
         CHECK_INT(chars, base64url_encoded_len(len));
@@ -59,21 +63,24 @@ TEST(round_trips_every_length_and_byte) {
     }
 }
 
-TEST(rejects_padding) {
+TEST(rejects_padding)
+{
     uint8_t out[16];
     size_t n;
     CHECK_INT(decode("Zg==", out, sizeof out, &n), CHAT_E_INVALID_REQUEST);
     CHECK_INT(decode("Zm8=", out, sizeof out, &n), CHAT_E_INVALID_REQUEST);
 }
 
-TEST(rejects_the_standard_alphabet) {
+TEST(rejects_the_standard_alphabet)
+{
     uint8_t out[16];
     size_t n;
     CHECK_INT(decode("+/+/", out, sizeof out, &n), CHAT_E_INVALID_REQUEST);
     CHECK_INT(decode("Zm9/", out, sizeof out, &n), CHAT_E_INVALID_REQUEST);
 }
 
-TEST(rejects_whitespace_and_other_bytes) {
+TEST(rejects_whitespace_and_other_bytes)
+{
     static const char *const bad[] = {"Zm9v ", " Zm9v", "Zm\n9v", "Zm9.", "Zm9\x80", "Zm!v"};
     uint8_t out[16];
     size_t n;
@@ -82,14 +89,16 @@ TEST(rejects_whitespace_and_other_bytes) {
     CHECK_INT(base64url_decode("Zm\0v", 4, out, sizeof out, &n), CHAT_E_INVALID_REQUEST);
 }
 
-TEST(rejects_a_length_of_one_mod_four) {
+TEST(rejects_a_length_of_one_mod_four)
+{
     uint8_t out[16];
     size_t n;
     CHECK_INT(decode("Z", out, sizeof out, &n), CHAT_E_INVALID_REQUEST);
     CHECK_INT(decode("Zm9vY", out, sizeof out, &n), CHAT_E_INVALID_REQUEST);
 }
 
-TEST(rejects_nonzero_trailing_bits) {
+TEST(rejects_nonzero_trailing_bits)
+{
     uint8_t out[16];
     size_t n;
     /* "Zg" is "f"; "Zh" carries the same byte with a stray low bit. */
@@ -98,7 +107,8 @@ TEST(rejects_nonzero_trailing_bits) {
     CHECK_INT(decode("Zm8", out, sizeof out, &n), 0);
 }
 
-TEST(decode_reports_a_short_output_buffer) {
+TEST(decode_reports_a_short_output_buffer)
+{
     uint8_t out[6];
     size_t n;
     CHECK_INT(decode("Zm9vYmFy", out, 5, &n), CHAT_E_TOO_BIG);
@@ -106,7 +116,8 @@ TEST(decode_reports_a_short_output_buffer) {
     CHECK_INT(n, 6);
 }
 
-TEST(encode_reports_a_short_output_buffer) {
+TEST(encode_reports_a_short_output_buffer)
+{
     char out[8] = "xxxxxxx";
     CHECK_INT(base64url_encode((const uint8_t *)"foobar", 6, out, 8), 0);
     CHECK_STR(out, "");

@@ -21,7 +21,8 @@ static struct config cfg;
 static char err[512];
 
 /* Writes text to a fresh temporary file and returns its path (static). */
-static const char *dotenv_file(const char *text) {
+static const char *dotenv_file(const char *text)
+{
     static char path[64];
     snprintf(path, sizeof path, "/tmp/chatd-config-test-XXXXXX");
     int fd = mkstemp(path);
@@ -34,7 +35,8 @@ static const char *dotenv_file(const char *text) {
 }
 
 /* Loads with env and, when text is not NULL, a .env file holding it. */
-static int load(char *const *env, const char *text) {
+static int load(char *const *env, const char *text)
+{
     const char *path = text ? dotenv_file(text) : NO_DOTENV;
     int rc = config_load_from(&cfg, env, path, err, sizeof err);
     if (text) unlink(path);
@@ -43,7 +45,8 @@ static int load(char *const *env, const char *text) {
 
 /* ---- defaults ------------------------------------------------------------ */
 
-TEST(defaults_follow_protocol_section_12) {
+TEST(defaults_follow_protocol_section_12)
+{
     char *env[] = {SECRET, KEY, NULL};
     CHECK_INT(load(env, NULL), 0);
     CHECK_STR(err, "");
@@ -84,14 +87,16 @@ TEST(defaults_follow_protocol_section_12) {
     CHECK(!cfg.log_json);
 }
 
-TEST(workers_default_to_online_cpus) {
+TEST(workers_default_to_online_cpus)
+{
     char *env[] = {SECRET, KEY, NULL};
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     CHECK_INT(load(env, NULL), 0);
     CHECK_INT(cfg.workers, cpus < 1 ? 1 : cpus > 64 ? 64 : cpus);
 }
 
-TEST(reads_every_variable) {
+TEST(reads_every_variable)
+{
     char *env[] = {SECRET,
                    KEY,
                    "HOST=127.0.0.1",
@@ -165,7 +170,8 @@ TEST(reads_every_variable) {
     CHECK(cfg.log_json);
 }
 
-TEST(empty_value_means_the_default) {
+TEST(empty_value_means_the_default)
+{
     char *env[] = {SECRET, KEY, "PORT=", "HOST=", "LOG_LEVEL=", NULL};
     CHECK_INT(load(env, NULL), 0);
     CHECK_INT(cfg.port, 3001);
@@ -173,7 +179,8 @@ TEST(empty_value_means_the_default) {
     CHECK_INT(cfg.log_level, LOG_INFO);
 }
 
-TEST(accepts_every_database_scheme) {
+TEST(accepts_every_database_scheme)
+{
     static const char *const urls[] = {"DATABASE_URL=sqlite:/tmp/x.db",
                                        "DATABASE_URL=postgres://u:p@h/db",
                                        "DATABASE_URL=postgresql://u@h:5432/db"};
@@ -184,7 +191,8 @@ TEST(accepts_every_database_scheme) {
     }
 }
 
-TEST(accepts_range_edges) {
+TEST(accepts_range_edges)
+{
     static const char *const edges[] = {"PORT=65535", "MAX_FRAME_BYTES=16777216", "WORKERS=64",
                                         "WORKERS=1", "MESSAGE_ENCRYPTION_KEY_ID=2147483647"};
     for (size_t i = 0; i < sizeof edges / sizeof edges[0]; i++) {
@@ -195,7 +203,8 @@ TEST(accepts_range_edges) {
 
 /* ---- the environment and the .env file ----------------------------------- */
 
-TEST(dotenv_fills_what_the_environment_does_not_set) {
+TEST(dotenv_fills_what_the_environment_does_not_set)
+{
     char *env[] = {"PORT=4000", NULL};
     CHECK_INT(load(env, SECRET "\n" KEY "\nPORT=5000\nHOST=10.0.0.1\n"), 0);
     CHECK_INT(cfg.port, 4000);
@@ -203,13 +212,15 @@ TEST(dotenv_fills_what_the_environment_does_not_set) {
     CHECK_STR(cfg.jwt_secret, "0123456789abcdef0123456789abcdef");
 }
 
-TEST(empty_environment_value_still_beats_dotenv) {
+TEST(empty_environment_value_still_beats_dotenv)
+{
     char *env[] = {"JWT_ISSUER=", NULL};
     CHECK_INT(load(env, SECRET "\n" KEY "\nJWT_ISSUER=users\n"), 0);
     CHECK_STR(cfg.jwt_issuer, "");
 }
 
-TEST(dotenv_syntax) {
+TEST(dotenv_syntax)
+{
     const char *text = "# a comment\n"
                        "\n"
                        "   \t\n"
@@ -236,7 +247,8 @@ TEST(dotenv_syntax) {
     CHECK_INT(cfg.port, 2); /* the later line wins */
 }
 
-TEST(dotenv_quote_rules) {
+TEST(dotenv_quote_rules)
+{
     CHECK_INT(load(NULL, SECRET "\n" KEY "\nJWT_ISSUER='a\\nb'\nJWT_AUDIENCE=\"a\\nb\"\n"), 0);
     CHECK_STR(cfg.jwt_issuer, "a\\nb"); /* single quotes are literal */
     CHECK_STR(cfg.jwt_audience, "a\nb");
@@ -245,17 +257,20 @@ TEST(dotenv_quote_rules) {
     CHECK_STR(cfg.host, "0.0.0.0");
 }
 
-TEST(dotenv_missing_file_is_fine) {
+TEST(dotenv_missing_file_is_fine)
+{
     char *env[] = {SECRET, KEY, NULL};
     CHECK_INT(config_load_from(&cfg, env, NO_DOTENV, err, sizeof err), 0);
 }
 
-TEST(dotenv_empty_file_is_fine) {
+TEST(dotenv_empty_file_is_fine)
+{
     char *env[] = {SECRET, KEY, NULL};
     CHECK_INT(load(env, ""), 0);
 }
 
-TEST(dotenv_malformed_lines_name_the_line) {
+TEST(dotenv_malformed_lines_name_the_line)
+{
     static const char *const bad[] = {
         "NO_EQUALS_SIGN",         "1NAME=x",
         "NAME-WITH-DASH=x",       "=value",
@@ -271,13 +286,15 @@ TEST(dotenv_malformed_lines_name_the_line) {
     }
 }
 
-TEST(dotenv_that_cannot_be_read_is_an_error) {
+TEST(dotenv_that_cannot_be_read_is_an_error)
+{
     char *env[] = {SECRET, KEY, NULL};
     CHECK_INT(config_load_from(&cfg, env, "/tmp", err, sizeof err), CHAT_E_CONFIG);
     CHECK(strstr(err, "/tmp") != NULL);
 }
 
-TEST(dotenv_with_a_nul_byte_is_an_error) {
+TEST(dotenv_with_a_nul_byte_is_an_error)
+{
     static const char text[] = "HOST=a\0b\n";
     char path[] = "/tmp/chatd-config-test-XXXXXX";
     int fd = mkstemp(path);
@@ -290,7 +307,8 @@ TEST(dotenv_with_a_nul_byte_is_an_error) {
     unlink(path);
 }
 
-TEST(config_load_reads_the_process_environment) {
+TEST(config_load_reads_the_process_environment)
+{
     CHECK_INT(setenv("JWT_SECRET", "process-environment-secret-0123456789", 1), 0);
     CHECK_INT(setenv("MESSAGE_ENCRYPTION_KEY", KEY_HEX, 1), 0);
     CHECK_INT(setenv("MAX_GROUP_MEMBERS", "77", 1), 0);
@@ -368,7 +386,8 @@ static const struct {
     {"LOG_FORMAT=xml", "LOG_FORMAT"},
 };
 
-TEST(every_refused_value_names_its_variable) {
+TEST(every_refused_value_names_its_variable)
+{
     for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
         /* The setting comes first, so it wins over the good SECRET and KEY. */
         char *env[] = {(char *)refused[i].setting, SECRET, KEY, NULL};
@@ -382,7 +401,8 @@ TEST(every_refused_value_names_its_variable) {
     }
 }
 
-TEST(messages_state_the_accepted_range) {
+TEST(messages_state_the_accepted_range)
+{
     char *env[] = {"MAX_FRAME_BYTES=12", SECRET, KEY, NULL};
     CHECK_INT(load(env, NULL), CHAT_E_CONFIG);
     CHECK_STR(err, "MAX_FRAME_BYTES is \"12\", which is out of range; it must be an integer from "
@@ -393,7 +413,8 @@ TEST(messages_state_the_accepted_range) {
                    "65535.");
 }
 
-TEST(messages_never_quote_secrets) {
+TEST(messages_never_quote_secrets)
+{
     char *short_secret[] = {"JWT_SECRET=hunter2-hunter2", KEY, NULL};
     CHECK_INT(load(short_secret, NULL), CHAT_E_CONFIG);
     CHECK(strstr(err, "hunter2") == NULL);
@@ -406,7 +427,8 @@ TEST(messages_never_quote_secrets) {
     CHECK(strstr(err, "topsecret") == NULL);
 }
 
-TEST(failed_load_leaves_the_config_zeroed) {
+TEST(failed_load_leaves_the_config_zeroed)
+{
     char *env[] = {"PORT=x", SECRET, KEY, NULL};
     CHECK_INT(load(env, NULL), CHAT_E_CONFIG);
     CHECK_INT(cfg.jwt_secret_len, 0);
@@ -416,7 +438,8 @@ TEST(failed_load_leaves_the_config_zeroed) {
 
 /* ---- keys ---------------------------------------------------------------- */
 
-TEST(old_keys_decrypt_and_the_current_key_seals) {
+TEST(old_keys_decrypt_and_the_current_key_seals)
+{
     char *env[] = {SECRET, KEY, "MESSAGE_ENCRYPTION_KEY_ID=3",
                    "MESSAGE_ENCRYPTION_OLD_KEYS= 1:" OLD_HEX " , 2:" KEY_HEX, NULL};
     CHECK_INT(load(env, NULL), 0);
@@ -434,7 +457,8 @@ TEST(old_keys_decrypt_and_the_current_key_seals) {
     CHECK_INT(aead_open(&cfg.keys, id, NULL, 0, sealed, sizeof sealed, plain), 0);
 }
 
-TEST(too_many_old_keys_are_refused) {
+TEST(too_many_old_keys_are_refused)
+{
     static char list[4096];
     int n = snprintf(list, sizeof list, "MESSAGE_ENCRYPTION_OLD_KEYS=");
     for (int id = 2; id <= AEAD_MAX_KEYS + 1; id++)
