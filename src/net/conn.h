@@ -72,7 +72,8 @@ struct conn {
 /* Accepts a connection from the loop's listener. */
 void conn_accept(struct loop *loop);
 
-/* Queues a frame for the socket (writes at once when the socket takes it).
+/* Queues a frame for the socket; the loop writes it at the end of this
+ * iteration, with whatever else the connection queued (conn_output.c).
  * Takes its own reference; the caller keeps its own. A connection whose queue
  * passes MAX_SEND_QUEUE_BYTES is closed with 4004. */
 void conn_send(struct conn *c, struct frame *f);
