@@ -22,7 +22,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define HTTP_HEAD_TIMEOUT_MS 10000 /* the whole request head must arrive within this */
+/* The whole request head must arrive within this, and within AUTH_TIMEOUT_MS
+ * when that is shorter: a client has that long to authenticate anyway. */
+#define HTTP_HEAD_TIMEOUT_MS 10000
 #define CLOSE_LINGER_MS 2000       /* after our close frame, wait this long for the peer */
 #define CONN_MAX_IN_FLIGHT 32      /* requests awaiting the store before reading pauses */
 #define HTTP_RESPONSE_MAX 4096
@@ -56,12 +58,17 @@ static int64_t min64(int64_t a, int64_t b)
     return a < b ? a : b;
 }
 
+static int64_t conn_head_deadline(const struct conn *c)
+{
+    return c->opened_ms + min64(HTTP_HEAD_TIMEOUT_MS, c->loop->server->config.auth_timeout_ms);
+}
+
 static int64_t conn_next_deadline(const struct conn *c)
 {
     const struct config *cfg = &c->loop->server->config;
     switch (c->state) {
     case CONN_HTTP:
-        return c->opened_ms + HTTP_HEAD_TIMEOUT_MS;
+        return conn_head_deadline(c);
     case CONN_OPEN: {
         int64_t next = min64(c->last_frame_ms + 2 * cfg->heartbeat_interval_ms,
                              c->last_ping_ms + cfg->heartbeat_interval_ms);
@@ -101,7 +108,7 @@ void conn_on_timer(struct timer_entry *e, void *arg)
 
     switch (c->state) {
     case CONN_HTTP:
-        if (now >= c->opened_ms + HTTP_HEAD_TIMEOUT_MS) return conn_abort(c);
+        if (now >= conn_head_deadline(c)) return conn_abort(c);
         break;
     case CONN_OPEN:
         if (now - c->last_frame_ms >= 2 * cfg->heartbeat_interval_ms) {

@@ -466,3 +466,20 @@ def test_sigterm_closes_everyone_1001(chatd_factory):
     # Stopped accepting.
     with pytest.raises(OSError):
         raw_connect(srv)
+
+
+# ---------------------------------------------------------------- request head timeout
+
+
+def test_incomplete_request_head_is_dropped(timers):
+    """A connection that never finishes its HTTP request head is closed once
+    the head timeout (10 s, or AUTH_TIMEOUT_MS when shorter) passes, with no
+    answer: it never became a WebSocket."""
+    import socket
+    with socket.create_connection(("127.0.0.1", timers.port), timeout=5) as s:
+        s.sendall(b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n")
+        t0 = time.monotonic()
+        data = s.recv(4096)
+        elapsed = time.monotonic() - t0
+    assert data == b"", "expected the server to close, got %r" % data[:100]
+    assert AUTH_TIMEOUT * 0.6 <= elapsed <= AUTH_TIMEOUT + 2, "closed after %.2fs" % elapsed
