@@ -20,8 +20,6 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-enum { ALICE = 1, BOB, CAROL, DAVE, ERIN };
-
 #define POOL 4
 
 /* Registers the test only when a server is there to run it on. */
@@ -54,6 +52,11 @@ struct fixture {
     PGconn *db; /* the test's connection, standing in for the user service */
     struct store *store;
 };
+
+#define ENGINE_IS_POSTGRES 1
+#define STORE_THREADS POOL
+
+#include "store_contract.h"
 
 /* Runs SQL on conn; a failure fails the test. */
 static void conn_sql(PGconn *conn, const char *fmt, va_list ap)
@@ -209,14 +212,7 @@ static void setup_user_tables(struct fixture *f)
 static void setup(struct fixture *f)
 {
     setup_user_tables(f);
-    add_user(f, ALICE, "alice", "Alice");
-    add_user(f, BOB, "bob", "Bob");
-    add_user(f, CAROL, "carol", NULL);
-    add_user(f, DAVE, "dave", "Dave");
-    add_user(f, ERIN, "erin", "Erin");
-    follow(f, ALICE, BOB);
-    follow(f, BOB, ALICE);
-    open_store(f);
+    add_users_and_open_store(f);
 }
 
 static void teardown(struct fixture *f)
@@ -226,116 +222,30 @@ static void teardown(struct fixture *f)
     drop_database(f);
 }
 
-/* ---------------------------------------------------------------------------
- * Submitting and waiting, as an event loop would
- * ------------------------------------------------------------------------- */
-
-struct waiter {
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    int pending;
-};
-
-static void waiter_init(struct waiter *w, int pending)
+static int schema_version(void)
 {
-    pthread_mutex_init(&w->lock, NULL);
-    pthread_cond_init(&w->cond, NULL);
-    w->pending = pending;
+    return store_postgres_schema_version();
 }
 
-static void waiter_signal(struct waiter *w)
+static int64_t table_count(struct fixture *f, const char *name)
 {
-    pthread_mutex_lock(&w->lock);
-    w->pending--;
-    pthread_cond_broadcast(&w->cond);
-    pthread_mutex_unlock(&w->lock);
+    return sql_int(f, "SELECT count(*) FROM pg_tables WHERE tablename = '%s'", name);
 }
 
-static void waiter_wait(struct waiter *w)
+static void check_engine_schema(struct fixture *f)
 {
-    pthread_mutex_lock(&w->lock);
-    while (w->pending > 0) pthread_cond_wait(&w->cond, &w->lock);
-    pthread_mutex_unlock(&w->lock);
-    pthread_cond_destroy(&w->cond);
-    pthread_mutex_destroy(&w->lock);
-}
-
-static void waiter_done(struct store_op *op)
-{
-    waiter_signal(op->owner);
-}
-
-static void run_ops(struct fixture *f, struct store_op **ops, int n)
-{
-    struct waiter w;
-    waiter_init(&w, n);
-    for (int i = 0; i < n; i++) {
-        ops[i]->owner = &w;
-        ops[i]->done = waiter_done;
-        store_submit(f->store, ops[i]);
-    }
-    waiter_wait(&w);
-}
-
-static int run(struct fixture *f, struct store_op *op)
-{
-    run_ops(f, &op, 1);
-    return op->status;
-}
-
-static struct store_op *dm_op(int64_t from, int64_t to, const char *content, const char *client_id)
-{
-    struct store_op *op = store_op_new(STORE_OP_DM_SEND);
-    op->dm_send.sender_id = from;
-    op->dm_send.recipient_id = to;
-    op->dm_send.key_id = 7;
-    op->dm_send.ciphertext_len = strlen(content);
-    op->dm_send.ciphertext = malloc(op->dm_send.ciphertext_len);
-    memcpy(op->dm_send.ciphertext, content, op->dm_send.ciphertext_len);
-    if (client_id)
-        snprintf(op->dm_send.client_message_id, sizeof op->dm_send.client_message_id, "%s",
-                 client_id);
-    return op;
-}
-
-static int send_dm(struct fixture *f, int64_t from, int64_t to, const char *content,
-                   int64_t *message_id)
-{
-    struct store_op *op = dm_op(from, to, content, NULL);
-    int rc = run(f, op);
-    if (message_id) *message_id = op->dm_send.message.message_id;
-    store_op_free(op);
-    return rc;
-}
-
-static int send_dm_with(struct fixture *f, int64_t from, int64_t to, int64_t reply_to_id,
-                        bool rate_limited)
-{
-    struct store_op *op = dm_op(from, to, "x", NULL);
-    op->dm_send.reply_to_id = reply_to_id;
-    op->dm_send.rate_limited = rate_limited;
-    int rc = run(f, op);
-    CHECK(rc == 0 || op->dm_send.message.message_id == 0);
-    CHECK(rc == 0 || op->dm_send.recipient.username == NULL);
-    store_op_free(op);
-    return rc;
-}
-
-static struct store_op *history_op(int64_t reader, int64_t conversation_id, int64_t with_user_id,
-                                   int64_t before_id, int limit)
-{
-    struct store_op *op = store_op_new(STORE_OP_HISTORY);
-    op->history.user_id = reader;
-    op->history.conversation_id = conversation_id;
-    op->history.with_user_id = with_user_id;
-    op->history.before_id = before_id;
-    op->history.limit = limit;
-    return op;
-}
-
-static int64_t message_count(struct fixture *f)
-{
-    return sql_int(f, "SELECT count(*) FROM private_messages");
+    const char *indexes[] = {"idx_group_members_both", "idx_conversation_messages",
+                             "idx_group_messages", "idx_private_messages_client_id"};
+    for (size_t i = 0; i < sizeof indexes / sizeof indexes[0]; i++)
+        CHECK_INT(sql_int(f, "SELECT count(*) FROM pg_indexes WHERE indexname = '%s'", indexes[i]),
+                  1);
+    CHECK_INT(sql_int(f, "SELECT count(*) FROM pg_proc WHERE proname LIKE 'chat\\_%%'"), 10);
+    CHECK_INT(store_pool_size(f->store), POOL);
+    CHECK_INT(sql_int(f,
+                      "SELECT count(*) FROM pg_stat_activity WHERE datname = '%s'"
+                      " AND application_name = 'chatd'",
+                      f->name),
+              POOL);
 }
 
 /* Waits up to timeout_ms for store_ready to become want; the time it took,
@@ -349,44 +259,71 @@ static int64_t wait_ready(struct fixture *f, bool want, int timeout_ms)
     }
     return -1;
 }
-
 /* ---------------------------------------------------------------------------
- * Opening and migrations
+ * The store's contract (store_contract.h), on PostgreSQL
  * ------------------------------------------------------------------------- */
 
 PG_TEST(migrations_are_applied_once)
 {
+    with_store(contract_migrations_are_applied_once);
+}
+PG_TEST(ping_answers)
+{
+    with_store(contract_ping_answers);
+}
+PG_TEST(auth_checks_revocation_then_user)
+{
+    with_store(contract_auth_checks_revocation_then_user);
+}
+PG_TEST(profile_joins_users_and_profiles)
+{
+    with_store(contract_profile_joins_users_and_profiles);
+}
+PG_TEST(dm_send_creates_one_conversation_for_both_directions)
+{
     struct fixture f;
     setup(&f);
-    int version = store_postgres_schema_version();
-    CHECK(version >= 1);
-    CHECK_INT(sql_int(&f, "SELECT count(*) FROM schema_migrations"), version);
-    CHECK_INT(sql_int(&f, "SELECT max(version) FROM schema_migrations"), version);
-    const char *tables[] = {"conversations", "private_messages",  "message_deletions",
-                            "user_status",   "message_reactions", "group_chats",
-                            "group_members"};
-    for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++)
-        CHECK_INT(sql_int(&f, "SELECT count(*) FROM pg_tables WHERE tablename = '%s'", tables[i]),
-                  1);
-    const char *indexes[] = {"idx_group_members_both", "idx_conversation_messages",
-                             "idx_group_messages", "idx_private_messages_client_id"};
-    for (size_t i = 0; i < sizeof indexes / sizeof indexes[0]; i++)
-        CHECK_INT(sql_int(&f, "SELECT count(*) FROM pg_indexes WHERE indexname = '%s'", indexes[i]),
-                  1);
-    CHECK_INT(sql_int(&f, "SELECT count(*) FROM pg_proc WHERE proname LIKE 'chat\\_%%'"), 10);
-    CHECK_INT(store_pool_size(f.store), POOL);
-    CHECK_INT(sql_int(&f,
-                      "SELECT count(*) FROM pg_stat_activity WHERE datname = '%s'"
-                      " AND application_name = 'chatd'",
-                      f.name),
-              POOL);
-
-    store_close(f.store);
-    open_store(&f);
-    CHECK_INT(sql_int(&f, "SELECT count(*) FROM schema_migrations"), version);
-    CHECK(store_ready(f.store));
+    contract_dm_send_creates_one_conversation_for_both_directions(&f);
+    /* the content is stored as the bytes given: bytea, not text */
+    char hex[64];
+    sql_text(&f, hex, sizeof hex,
+             "SELECT encode(content, 'hex') FROM private_messages"
+             " WHERE client_message_id = 'c-1'");
+    CHECK_STR(hex, "7365616c65642d31");
     teardown(&f);
 }
+PG_TEST(dm_send_checks_in_the_documented_order)
+{
+    with_store(contract_dm_send_checks_in_the_documented_order);
+}
+PG_TEST(dm_send_duplicate_returns_the_stored_message)
+{
+    with_store(contract_dm_send_duplicate_returns_the_stored_message);
+}
+PG_TEST(history_pages_backwards_oldest_first)
+{
+    with_store(contract_history_pages_backwards_oldest_first);
+}
+PG_TEST(history_leaves_out_what_the_reader_deleted)
+{
+    with_store(contract_history_leaves_out_what_the_reader_deleted);
+}
+PG_TEST(history_is_for_the_two_users_only)
+{
+    with_store(contract_history_is_for_the_two_users_only);
+}
+PG_TEST(messages_survive_close_and_reopen)
+{
+    with_store(contract_messages_survive_close_and_reopen);
+}
+PG_TEST(close_runs_what_was_submitted)
+{
+    with_store(contract_close_runs_what_was_submitted);
+}
+
+/* ---------------------------------------------------------------------------
+ * Opening and migrations
+ * ------------------------------------------------------------------------- */
 
 struct opener {
     struct fixture *f;
@@ -477,52 +414,8 @@ PG_TEST(a_newer_schema_is_refused)
 }
 
 /* ---------------------------------------------------------------------------
- * PING, AUTH, PROFILE, REVALIDATE
+ * AUTH, REVALIDATE
  * ------------------------------------------------------------------------- */
-
-PG_TEST(ping_answers)
-{
-    struct fixture f;
-    setup(&f);
-    struct store_op *op = store_op_new(STORE_OP_PING);
-    CHECK_INT(run(&f, op), 0);
-    store_op_free(op);
-    CHECK(store_ready(f.store));
-    teardown(&f);
-}
-
-static int auth(struct fixture *f, int64_t user_id, const char *jti, char *username, size_t len)
-{
-    struct store_op *op = store_op_new(STORE_OP_AUTH);
-    op->auth.user_id = user_id;
-    snprintf(op->auth.jti, sizeof op->auth.jti, "%s", jti);
-    int rc = run(f, op);
-    snprintf(username, len, "%s", op->auth.user.username ? op->auth.user.username : "");
-    store_op_free(op);
-    return rc;
-}
-
-PG_TEST(auth_checks_revocation_then_user)
-{
-    struct fixture f;
-    setup(&f);
-    char name[32];
-    CHECK_INT(auth(&f, ALICE, "jti-1", name, sizeof name), 0);
-    CHECK_STR(name, "alice");
-    CHECK_INT(auth(&f, 999, "jti-1", name, sizeof name), CHAT_E_USER_NOT_FOUND);
-    CHECK_STR(name, "");
-
-    sql(&f, "INSERT INTO jwt_revocation VALUES ('jti-old', '2020-01-01T00:00:00Z',"
-            " '2020-01-02T00:00:00Z')");
-    sql(&f, "INSERT INTO jwt_revocation VALUES ('jti-forever', '2020-01-01T00:00:00Z', NULL)");
-    CHECK_INT(auth(&f, ALICE, "jti-old", name, sizeof name), CHAT_E_TOKEN_REVOKED);
-    CHECK_STR(name, "");
-    CHECK_INT(auth(&f, ALICE, "jti-forever", name, sizeof name), CHAT_E_TOKEN_REVOKED);
-    CHECK_INT(auth(&f, 999, "jti-forever", name, sizeof name), CHAT_E_TOKEN_REVOKED);
-    /* quoting is the driver's business */
-    CHECK_INT(auth(&f, ALICE, "it's \"quoted\" \\ {x}", name, sizeof name), 0);
-    teardown(&f);
-}
 
 PG_TEST(auth_lists_followed_users_without_blocks)
 {
@@ -555,36 +448,6 @@ PG_TEST(auth_lists_followed_users_without_blocks)
     teardown(&f);
 }
 
-PG_TEST(profile_joins_users_and_profiles)
-{
-    struct fixture f;
-    setup(&f);
-    struct store_op *op = store_op_new(STORE_OP_PROFILE);
-    op->profile.user_id = ALICE;
-    CHECK_INT(run(&f, op), 0);
-    CHECK_INT(op->profile.user.user_id, ALICE);
-    CHECK_STR(op->profile.user.username, "alice");
-    CHECK_STR(op->profile.user.display_name, "Alice");
-    CHECK_STR(op->profile.user.profile_picture, "https://example.test/p.png");
-    store_op_free(op);
-
-    sql(&f, "DELETE FROM user_profile_info WHERE user_id = %d", CAROL);
-    op = store_op_new(STORE_OP_PROFILE);
-    op->profile.user_id = CAROL;
-    CHECK_INT(run(&f, op), 0);
-    CHECK_STR(op->profile.user.username, "carol");
-    CHECK(op->profile.user.display_name == NULL);
-    CHECK(op->profile.user.profile_picture == NULL);
-    store_op_free(op);
-
-    op = store_op_new(STORE_OP_PROFILE);
-    op->profile.user_id = 999;
-    CHECK_INT(run(&f, op), CHAT_E_USER_NOT_FOUND);
-    CHECK(op->profile.user.username == NULL);
-    store_op_free(op);
-    teardown(&f);
-}
-
 PG_TEST(revalidate_reports_each_session)
 {
     struct fixture f;
@@ -606,244 +469,6 @@ PG_TEST(revalidate_reports_each_session)
     CHECK_INT(op->revalidate.sessions[2].status, CHAT_E_TOKEN_REVOKED);
     CHECK_INT(op->revalidate.sessions[3].status, CHAT_E_TOKEN_REVOKED);
     store_op_free(op);
-    teardown(&f);
-}
-
-/* ---------------------------------------------------------------------------
- * DM_SEND
- * ------------------------------------------------------------------------- */
-
-PG_TEST(dm_send_creates_one_conversation_for_both_directions)
-{
-    struct fixture f;
-    setup(&f);
-    struct store_op *first = dm_op(ALICE, BOB, "sealed-1", "c-1");
-    CHECK_INT(run(&f, first), 0);
-    struct store_message *m = &first->dm_send.message;
-    CHECK(!first->dm_send.duplicate);
-    CHECK(m->message_id > 0);
-    CHECK(m->conversation_id > 0);
-    CHECK_INT(m->group_id, 0);
-    CHECK_INT(m->sender_id, ALICE);
-    CHECK_INT(m->recipient_id, BOB);
-    CHECK_INT(m->key_id, 7);
-    CHECK(m->created_at_ms > 1600000000000LL);
-    CHECK_INT(m->ciphertext_len, 8);
-    CHECK_MEM(m->ciphertext, "sealed-1", 8);
-    CHECK_STR(m->client_message_id, "c-1");
-    CHECK_INT(m->sender.user_id, ALICE);
-    CHECK_STR(m->sender.username, "alice");
-    CHECK_STR(m->sender.display_name, "Alice");
-    CHECK_INT(first->dm_send.recipient.user_id, BOB);
-    CHECK_STR(first->dm_send.recipient.username, "bob");
-    /* the time the row holds is the time handed back */
-    CHECK_INT(sql_int(&f, "SELECT chat_epoch_ms(created_at) FROM private_messages"),
-              m->created_at_ms);
-
-    struct store_op *reply = dm_op(BOB, ALICE, "sealed-2", NULL);
-    reply->dm_send.reply_to_id = m->message_id;
-    CHECK_INT(run(&f, reply), 0);
-    CHECK_INT(reply->dm_send.message.conversation_id, m->conversation_id);
-    CHECK(reply->dm_send.message.message_id > m->message_id);
-    CHECK_INT(reply->dm_send.message.reply_to_id, m->message_id);
-    CHECK(reply->dm_send.message.client_message_id == NULL);
-
-    CHECK_INT(sql_int(&f, "SELECT count(*) FROM conversations"), 1);
-    CHECK_INT(sql_int(&f, "SELECT user_a * 10 + user_b FROM conversations"), ALICE * 10 + BOB);
-    /* the content is stored as the bytes given: bytea, not text */
-    char hex[64];
-    sql_text(&f, hex, sizeof hex,
-             "SELECT encode(content, 'hex') FROM private_messages"
-             " WHERE client_message_id = 'c-1'");
-    CHECK_STR(hex, "7365616c65642d31");
-    store_op_free(first);
-    store_op_free(reply);
-    teardown(&f);
-}
-
-PG_TEST(dm_send_checks_in_the_documented_order)
-{
-    struct fixture f;
-    setup(&f);
-    follow(&f, ALICE, CAROL);
-    follow(&f, ALICE, DAVE);
-    follow(&f, ERIN, ALICE);
-    int64_t in_alice_carol = 0, in_alice_bob = 0;
-    CHECK_INT(send_dm(&f, ALICE, CAROL, "to carol", &in_alice_carol), 0);
-    CHECK_INT(send_dm(&f, ALICE, BOB, "to bob", &in_alice_bob), 0);
-    block(&f, CAROL, ALICE); /* the recipient blocks the sender */
-    block(&f, ALICE, DAVE);  /* the sender blocks the recipient */
-    int64_t stored = message_count(&f);
-
-    CHECK_INT(send_dm_with(&f, ALICE, 999, 424242, true), CHAT_E_USER_NOT_FOUND);
-    CHECK_INT(send_dm_with(&f, ALICE, ALICE, 0, true), CHAT_E_INVALID_REQUEST);
-    CHECK_INT(send_dm_with(&f, ALICE, BOB, 424242, true), CHAT_E_NOT_FOUND);
-    CHECK_INT(send_dm_with(&f, ALICE, BOB, in_alice_carol, false), CHAT_E_NOT_FOUND);
-    CHECK_INT(send_dm_with(&f, ALICE, ERIN, in_alice_bob, true), CHAT_E_NOT_FOUND);
-    CHECK_INT(send_dm_with(&f, ALICE, CAROL, in_alice_bob, true), CHAT_E_NOT_FOUND);
-    CHECK_INT(send_dm_with(&f, ALICE, CAROL, in_alice_carol, true), CHAT_E_BLOCKED);
-    CHECK_INT(send_dm_with(&f, CAROL, ALICE, 0, false), CHAT_E_BLOCKED);
-    CHECK_INT(send_dm_with(&f, ALICE, DAVE, 0, true), CHAT_E_BLOCKED);
-    CHECK_INT(send_dm_with(&f, DAVE, ALICE, 0, false), CHAT_E_BLOCKED);
-    CHECK_INT(send_dm_with(&f, ALICE, ERIN, 0, true), CHAT_E_NOT_FOLLOWING);
-    CHECK_INT(send_dm_with(&f, BOB, CAROL, 0, false), CHAT_E_NOT_FOLLOWING);
-    CHECK_INT(send_dm_with(&f, ALICE, BOB, in_alice_bob, true), CHAT_E_RATE_LIMITED);
-
-    CHECK_INT(message_count(&f), stored);
-    CHECK_INT(sql_int(&f, "SELECT count(*) FROM conversations"), 2);
-    CHECK_INT(send_dm_with(&f, ERIN, ALICE, 0, false), 0);
-    CHECK_INT(send_dm_with(&f, ALICE, BOB, in_alice_bob, false), 0);
-
-    /* the sender's own row gone by the time of the insert */
-    sql(&f, "DELETE FROM users_auth WHERE user_id = %d", BOB);
-    CHECK_INT(send_dm_with(&f, BOB, ALICE, 0, false), CHAT_E_USER_NOT_FOUND);
-    teardown(&f);
-}
-
-PG_TEST(dm_send_duplicate_returns_the_stored_message)
-{
-    struct fixture f;
-    setup(&f);
-    struct store_op *op = dm_op(ALICE, BOB, "first", "c-1");
-    CHECK_INT(run(&f, op), 0);
-    int64_t id = op->dm_send.message.message_id;
-    int64_t created = op->dm_send.message.created_at_ms;
-    store_op_free(op);
-    block(&f, BOB, ALICE);
-
-    op = dm_op(ALICE, BOB, "second", "c-1");
-    op->dm_send.rate_limited = true;
-    CHECK_INT(run(&f, op), 0);
-    CHECK(op->dm_send.duplicate);
-    CHECK_INT(op->dm_send.message.message_id, id);
-    CHECK_INT(op->dm_send.message.created_at_ms, created);
-    CHECK_INT(op->dm_send.message.ciphertext_len, 5);
-    CHECK_MEM(op->dm_send.message.ciphertext, "first", 5);
-    CHECK_STR(op->dm_send.message.client_message_id, "c-1");
-    CHECK_STR(op->dm_send.message.sender.username, "alice");
-    CHECK_INT(op->dm_send.message.sender_id, ALICE);
-    CHECK_INT(op->dm_send.message.recipient_id, BOB);
-    store_op_free(op);
-    CHECK_INT(message_count(&f), 1);
-
-    sql(&f, "DELETE FROM blocked_relationships");
-    op = dm_op(BOB, ALICE, "bob's", "c-1");
-    CHECK_INT(run(&f, op), 0);
-    CHECK(!op->dm_send.duplicate);
-    CHECK(op->dm_send.message.message_id > id);
-    store_op_free(op);
-    CHECK_INT(message_count(&f), 2);
-    teardown(&f);
-}
-
-/* ---------------------------------------------------------------------------
- * HISTORY
- * ------------------------------------------------------------------------- */
-
-static int64_t check_page(struct fixture *f, struct store_op *op, const int64_t *ids, int first,
-                          int count, bool has_more)
-{
-    CHECK_INT(run(f, op), 0);
-    CHECK_INT(op->history.count, count);
-    CHECK_INT(op->history.has_more, has_more);
-    for (int i = 0; i < count && i < (int)op->history.count; i++)
-        CHECK_INT(op->history.messages[i].message_id, ids[first + i]);
-    int64_t conversation_id = op->history.conversation_id;
-    store_op_free(op);
-    return conversation_id;
-}
-
-PG_TEST(history_pages_backwards_oldest_first)
-{
-    struct fixture f;
-    setup(&f);
-    int64_t ids[25];
-    for (int i = 0; i < 25; i++)
-        CHECK_INT(send_dm(&f, i % 2 ? BOB : ALICE, i % 2 ? ALICE : BOB, "m", &ids[i]), 0);
-
-    int64_t conversation_id = check_page(&f, history_op(ALICE, 0, BOB, 0, 10), ids, 15, 10, true);
-    CHECK(conversation_id > 0);
-    check_page(&f, history_op(BOB, conversation_id, 0, ids[15], 10), ids, 5, 10, true);
-    check_page(&f, history_op(ALICE, conversation_id, 0, ids[5], 10), ids, 0, 5, false);
-    check_page(&f, history_op(ALICE, conversation_id, 0, 0, 25), ids, 0, 25, false);
-    check_page(&f, history_op(ALICE, conversation_id, 0, ids[0], 10), ids, 0, 0, false);
-
-    struct store_op *op = history_op(BOB, 0, ALICE, 0, 1);
-    CHECK_INT(run(&f, op), 0);
-    struct store_message *m = &op->history.messages[0];
-    CHECK_INT(m->message_id, ids[24]);
-    CHECK_INT(m->sender_id, ALICE);
-    CHECK_INT(m->recipient_id, BOB);
-    CHECK_STR(m->sender.username, "alice");
-    CHECK_INT(m->key_id, 7);
-    CHECK_MEM(m->ciphertext, "m", 1);
-    CHECK(!m->deleted);
-    store_op_free(op);
-    teardown(&f);
-}
-
-PG_TEST(history_leaves_out_what_the_reader_deleted)
-{
-    struct fixture f;
-    setup(&f);
-    int64_t ids[3];
-    for (int i = 0; i < 3; i++) CHECK_INT(send_dm(&f, ALICE, BOB, "m", &ids[i]), 0);
-    sql(&f, "INSERT INTO message_deletions VALUES (%lld, %d, now())", (long long)ids[2], ALICE);
-    sql(&f,
-        "UPDATE private_messages SET content = NULL, deleted_at = now(),"
-        " edited_at = now() WHERE message_id = %lld",
-        (long long)ids[1]);
-
-    struct store_op *op = history_op(ALICE, 0, BOB, 0, 10);
-    CHECK_INT(run(&f, op), 0);
-    CHECK_INT(op->history.count, 2);
-    CHECK_INT(op->history.messages[1].message_id, ids[1]);
-    CHECK(op->history.messages[1].deleted);
-    CHECK(op->history.messages[1].ciphertext == NULL);
-    CHECK(op->history.messages[1].edited_at_ms > 1600000000000LL);
-    CHECK_INT(op->history.messages[0].edited_at_ms, 0);
-    store_op_free(op);
-
-    op = history_op(BOB, 0, ALICE, 0, 10);
-    CHECK_INT(run(&f, op), 0);
-    CHECK_INT(op->history.count, 3);
-    store_op_free(op);
-    teardown(&f);
-}
-
-static int history_status(struct fixture *f, struct store_op *op, int64_t *conversation_id)
-{
-    int rc = run(f, op);
-    CHECK_INT(op->history.count, 0);
-    CHECK(op->history.messages == NULL);
-    if (conversation_id) *conversation_id = op->history.conversation_id;
-    store_op_free(op);
-    return rc;
-}
-
-PG_TEST(history_is_for_the_two_users_only)
-{
-    struct fixture f;
-    setup(&f);
-    int64_t id;
-    CHECK_INT(send_dm(&f, ALICE, BOB, "m", &id), 0);
-    int64_t conversation_id = sql_int(&f, "SELECT conversation_id FROM conversations");
-
-    CHECK_INT(history_status(&f, history_op(CAROL, conversation_id, 0, 0, 10), NULL),
-              CHAT_E_NOT_FOUND);
-    CHECK_INT(history_status(&f, history_op(ALICE, conversation_id + 1, 0, 0, 10), NULL),
-              CHAT_E_NOT_FOUND);
-    int64_t none = -1;
-    CHECK_INT(history_status(&f, history_op(CAROL, 0, ALICE, 0, 10), &none), 0);
-    CHECK_INT(none, 0);
-    CHECK_INT(history_status(&f, history_op(ALICE, 0, 999, 0, 10), &none), CHAT_E_USER_NOT_FOUND);
-    CHECK_INT(history_status(&f, history_op(ALICE, 0, ALICE, 0, 10), &none), 0);
-    CHECK_INT(history_status(&f, history_op(ALICE, 0, 0, 0, 10), NULL), CHAT_E_INVALID_REQUEST);
-    CHECK_INT(history_status(&f, history_op(ALICE, conversation_id, 0, 0, 0), NULL),
-              CHAT_E_INVALID_REQUEST);
-    CHECK_INT(
-        history_status(&f, history_op(ALICE, conversation_id, 0, 0, STORE_HISTORY_MAX + 1), NULL),
-        CHAT_E_INVALID_REQUEST);
     teardown(&f);
 }
 
@@ -911,52 +536,6 @@ PG_TEST(hot_queries_use_indexes)
  * Batches: failures confined to their op, many threads, per-user order
  * ------------------------------------------------------------------------- */
 
-/* Holds every storage thread inside a done callback until the test opens
- * it, so that whatever is submitted meanwhile becomes one batch per thread. */
-struct gate {
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    int entered;
-    bool open;
-};
-
-static void gate_done(struct store_op *op)
-{
-    struct gate *g = op->owner;
-    pthread_mutex_lock(&g->lock);
-    g->entered++;
-    pthread_cond_broadcast(&g->cond);
-    while (!g->open) pthread_cond_wait(&g->cond, &g->lock);
-    pthread_mutex_unlock(&g->lock);
-    store_op_free(op);
-}
-
-/* Pings go to the threads in turn: POOL pings hold every thread. */
-static void gate_hold(struct fixture *f, struct gate *g)
-{
-    pthread_mutex_init(&g->lock, NULL);
-    pthread_cond_init(&g->cond, NULL);
-    g->entered = 0;
-    g->open = false;
-    for (int i = 0; i < POOL; i++) {
-        struct store_op *ping = store_op_new(STORE_OP_PING);
-        ping->owner = g;
-        ping->done = gate_done;
-        store_submit(f->store, ping);
-    }
-    pthread_mutex_lock(&g->lock);
-    while (g->entered < POOL) pthread_cond_wait(&g->cond, &g->lock);
-    pthread_mutex_unlock(&g->lock);
-}
-
-static void gate_open(struct gate *g)
-{
-    pthread_mutex_lock(&g->lock);
-    g->open = true;
-    pthread_cond_broadcast(&g->cond);
-    pthread_mutex_unlock(&g->lock);
-}
-
 /* Every op is alice's (one thread, one batch). The trigger makes "BAD"
  * fail in a way the function catches, and "ASSERT" raise what it cannot
  * (an assertion), which aborts the pipeline: the batch runs again without
@@ -974,31 +553,15 @@ PG_TEST(a_failing_op_fails_alone_in_its_batch)
     sql(&f, "CREATE TRIGGER refuse BEFORE INSERT ON private_messages"
             " FOR EACH ROW EXECUTE FUNCTION refuse()");
 
-    struct gate g;
-    gate_hold(&f, &g);
-    struct store_op *ops[] = {
-        dm_op(ALICE, BOB, "ok-1", NULL),    dm_op(ALICE, CAROL, "BAD", NULL),
-        dm_op(ALICE, CAROL, "ok-2", NULL),  dm_op(ALICE, DAVE, "BAD", "c-bad"),
-        dm_op(ALICE, DAVE, "ASSERT", NULL), history_op(ALICE, 0, BOB, 0, 10),
-        dm_op(ALICE, BOB, "ok-3", NULL),
-    };
+    struct store_op *ops[7];
+    failing_batch_head(ops);
+    ops[4] = dm_op(ALICE, DAVE, "ASSERT", NULL);
+    ops[5] = history_op(ALICE, 0, BOB, 0, 10);
+    ops[6] = dm_op(ALICE, BOB, "ok-3", NULL);
     int n = (int)(sizeof ops / sizeof ops[0]);
-    struct waiter w;
-    waiter_init(&w, n);
-    for (int i = 0; i < n; i++) {
-        ops[i]->owner = &w;
-        ops[i]->done = waiter_done;
-        store_submit(f.store, ops[i]);
-    }
-    gate_open(&g);
-    waiter_wait(&w);
+    run_batch(&f, ops, n);
 
-    CHECK_INT(ops[0]->status, 0);
-    CHECK_INT(ops[1]->status, CHAT_E_INTERNAL);
-    CHECK_INT(ops[1]->dm_send.message.message_id, 0);
-    CHECK(ops[1]->dm_send.recipient.username == NULL);
-    CHECK_INT(ops[2]->status, 0);
-    CHECK_INT(ops[3]->status, CHAT_E_INTERNAL);
+    check_failing_batch_head(ops);
     CHECK_INT(ops[4]->status, CHAT_E_INTERNAL);
     CHECK(ops[4]->dm_send.message.sender.username == NULL);
     CHECK_INT(ops[5]->status, 0);
@@ -1024,22 +587,12 @@ PG_TEST(a_resend_in_the_same_batch_is_a_duplicate)
 {
     struct fixture f;
     setup(&f);
-    struct gate g;
-    gate_hold(&f, &g);
     struct store_op *ops[] = {
         dm_op(ALICE, BOB, "one", "c-1"),
         dm_op(ALICE, BOB, "two", "c-2"),
         dm_op(ALICE, BOB, "one again", "c-1"),
     };
-    struct waiter w;
-    waiter_init(&w, 3);
-    for (int i = 0; i < 3; i++) {
-        ops[i]->owner = &w;
-        ops[i]->done = waiter_done;
-        store_submit(f.store, ops[i]);
-    }
-    gate_open(&g);
-    waiter_wait(&w);
+    run_batch(&f, ops, 3);
     for (int i = 0; i < 3; i++) CHECK_INT(ops[i]->status, 0);
     CHECK(!ops[0]->dm_send.duplicate);
     CHECK(!ops[1]->dm_send.duplicate);
@@ -1052,80 +605,13 @@ PG_TEST(a_resend_in_the_same_batch_is_a_duplicate)
     teardown(&f);
 }
 
-#define THREADS 4
-#define SENDS_PER_THREAD 250
-
-struct sent {
-    struct waiter *waiter;
-    atomic_int *completed; /* the sender's completion counter */
-    atomic_int calls;
-    int order; /* this op's place among its sender's completions */
-    int status;
-    int64_t message_id;
-};
-
-struct sender {
-    struct fixture *f;
-    int index;
-    struct sent *sent;
-    atomic_int completed;
-};
-
-static void sent_done(struct store_op *op)
-{
-    struct sent *s = op->owner;
-    atomic_fetch_add(&s->calls, 1);
-    s->order = atomic_fetch_add(s->completed, 1);
-    s->status = op->status;
-    s->message_id = op->dm_send.message.message_id;
-    store_op_free(op);
-    waiter_signal(s->waiter);
-}
-
-static void *sender_main(void *arg)
-{
-    struct sender *sender = arg;
-    int64_t from = sender->index + 1, to = (sender->index + 1) % THREADS + 1;
-    for (int i = 0; i < SENDS_PER_THREAD; i++) {
-        char client_id[32];
-        snprintf(client_id, sizeof client_id, "t%d-%d", sender->index, i);
-        struct store_op *op = dm_op(from, to, "concurrent", client_id);
-        op->owner = &sender->sent[i];
-        op->done = sent_done;
-        store_submit(sender->f->store, op);
-    }
-    return NULL;
-}
-
 /* Four senders on a pool of four: each sender's messages are stored and
  * acknowledged in the order they were submitted. */
 PG_TEST(ops_from_four_threads_complete_exactly_once_in_order)
 {
     struct fixture f;
     setup(&f);
-    for (int a = 1; a <= THREADS; a++)
-        for (int b = 1; b <= THREADS; b++)
-            if (a != b && !(a == ALICE && b == BOB) && !(a == BOB && b == ALICE)) follow(&f, a, b);
-
-    static struct sent sent[THREADS * SENDS_PER_THREAD];
-    static struct sender senders[THREADS];
-    struct waiter w;
-    waiter_init(&w, THREADS * SENDS_PER_THREAD);
-    pthread_t threads[THREADS];
-    for (int t = 0; t < THREADS; t++) {
-        senders[t].f = &f;
-        senders[t].index = t;
-        senders[t].sent = &sent[t * SENDS_PER_THREAD];
-        atomic_init(&senders[t].completed, 0);
-        for (int i = 0; i < SENDS_PER_THREAD; i++) {
-            sent[t * SENDS_PER_THREAD + i].waiter = &w;
-            sent[t * SENDS_PER_THREAD + i].completed = &senders[t].completed;
-            atomic_init(&sent[t * SENDS_PER_THREAD + i].calls, 0);
-        }
-    }
-    for (int t = 0; t < THREADS; t++) pthread_create(&threads[t], NULL, sender_main, &senders[t]);
-    for (int t = 0; t < THREADS; t++) pthread_join(threads[t], NULL);
-    waiter_wait(&w);
+    struct sent *sent = send_from_four_threads(&f);
 
     int bad = 0, out_of_order = 0;
     for (int t = 0; t < THREADS; t++) {
@@ -1162,20 +648,12 @@ PG_TEST(first_messages_both_ways_do_not_deadlock)
     }
     for (int64_t u = 101; u < 101 + USERS; u++) follow(&f, u, u % 2 ? u + 1 : u - 1);
     for (int round = 0; round < 3; round++) {
-        struct gate g;
-        gate_hold(&f, &g);
         struct store_op *ops[USERS];
-        struct waiter w;
-        waiter_init(&w, USERS);
         for (int i = 0; i < USERS; i++) {
             int64_t u = 101 + (i * 7) % USERS; /* an order unlike the ids' */
             ops[i] = dm_op(u, u % 2 ? u + 1 : u - 1, "hi", NULL);
-            ops[i]->owner = &w;
-            ops[i]->done = waiter_done;
-            store_submit(f.store, ops[i]);
         }
-        gate_open(&g);
-        waiter_wait(&w);
+        run_batch(&f, ops, USERS);
         int bad = 0;
         for (int i = 0; i < USERS; i++) {
             bad += ops[i]->status != 0;
@@ -1185,56 +663,6 @@ PG_TEST(first_messages_both_ways_do_not_deadlock)
     }
     CHECK_INT(sql_int(&f, "SELECT count(*) FROM conversations"), USERS / 2);
     CHECK_INT(message_count(&f), 3 * USERS);
-    teardown(&f);
-}
-
-PG_TEST(messages_survive_close_and_reopen)
-{
-    struct fixture f;
-    setup(&f);
-    int64_t ids[3];
-    for (int i = 0; i < 3; i++) CHECK_INT(send_dm(&f, ALICE, BOB, "kept", &ids[i]), 0);
-    store_close(f.store);
-    f.store = NULL;
-    open_store(&f);
-
-    struct store_op *op = history_op(BOB, 0, ALICE, 0, 10);
-    CHECK_INT(run(&f, op), 0);
-    CHECK_INT(op->history.count, 3);
-    for (int i = 0; i < 3 && i < (int)op->history.count; i++)
-        CHECK_INT(op->history.messages[i].message_id, ids[i]);
-    store_op_free(op);
-    int64_t next = 0;
-    CHECK_INT(send_dm(&f, BOB, ALICE, "after", &next), 0);
-    CHECK(next > ids[2]);
-    teardown(&f);
-}
-
-PG_TEST(close_runs_what_was_submitted)
-{
-    struct fixture f;
-    setup(&f);
-    static struct sent sent[50];
-    static atomic_int completed;
-    atomic_init(&completed, 0);
-    struct waiter w;
-    waiter_init(&w, 50);
-    for (int i = 0; i < 50; i++) {
-        sent[i].waiter = &w;
-        sent[i].completed = &completed;
-        atomic_init(&sent[i].calls, 0);
-        struct store_op *op = dm_op(i % 2 ? ALICE : BOB, i % 2 ? BOB : ALICE, "late", NULL);
-        op->owner = &sent[i];
-        op->done = sent_done;
-        store_submit(f.store, op);
-    }
-    store_close(f.store);
-    f.store = NULL;
-    waiter_wait(&w);
-    int bad = 0;
-    for (int i = 0; i < 50; i++) bad += atomic_load(&sent[i].calls) != 1 || sent[i].status != 0;
-    CHECK_INT(bad, 0);
-    CHECK_INT(message_count(&f), 50);
     teardown(&f);
 }
 
@@ -1314,10 +742,6 @@ PG_TEST(a_batch_that_hangs_ends_by_its_deadline)
     store_op_free(op);
     sql(&f, "ROLLBACK");
     CHECK(wait_ready(&f, true, 5000) >= 0);
-    op = dm_op(ALICE, BOB, "later", "c-1");
-    CHECK_INT(run(&f, op), 0);
-    CHECK(!op->dm_send.duplicate);
-    store_op_free(op);
-    CHECK_INT(message_count(&f), 1);
+    check_resend_is_stored(&f);
     teardown(&f);
 }
