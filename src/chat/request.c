@@ -4,6 +4,7 @@
 #include "net/conn.h"
 #include "net/server.h"
 #include "proto/event.h"
+#include "util/clock.h"
 #include "util/log.h"
 
 #include <stdio.h>
@@ -40,6 +41,7 @@ static void chat_request_run(struct inbox_item *item, struct loop *loop)
 {
     struct chat_request *r = (struct chat_request *)item;
     loop->now_ms = (int64_t)uv_now(&loop->uv);
+    server_stats_store_latency(&loop->server->stats, clock_monotonic_us() - r->submitted_us);
     if (conn_is_open(r->conn)) r->resume(r);
     chat_request_free(r);
 }
@@ -54,6 +56,7 @@ static void chat_request_done(struct store_op *op)
 void chat_request_submit(struct chat_request *r)
 {
     r->item.run = chat_request_run;
+    r->submitted_us = clock_monotonic_us();
     r->op->done = chat_request_done;
     r->op->owner = r;
     store_submit(r->conn->loop->server->store, r->op);

@@ -27,7 +27,8 @@ struct chat_request {
     int64_t retry_after_ms; /* for rate_limited */
     char *content;          /* the plain text of a send (owned) */
     size_t content_len;
-    int64_t token_exp_s; /* authenticate: the verified token's exp */
+    int64_t token_exp_s;  /* authenticate: the verified token's exp */
+    int64_t submitted_us; /* monotonic, for the store-latency metric */
 };
 
 /* A request of c for a store op of kind; NULL when out of memory. */

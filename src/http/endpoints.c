@@ -8,7 +8,31 @@
 
 #define JSON_TYPE "application/json"
 #define METRICS_TYPE "text/plain; version=0.0.4; charset=utf-8"
-#define METRICS_MAX 4096
+#define METRICS_MAX 8192
+
+/* The store-latency histogram in Prometheus form (cumulative buckets). */
+static int write_latency_histogram(const struct endpoint_status *st, buf *body)
+{
+    int err = buf_printf(body, "# HELP chatd_store_latency_seconds Time from a request's "
+                               "submission to the store until its answer runs.\n"
+                               "# TYPE chatd_store_latency_seconds histogram\n");
+    long cumulative = 0;
+    for (int i = 0; !err && i < st->latency_bucket_count; i++) {
+        cumulative += st->latency_buckets[i];
+        if (i == st->latency_bucket_count - 1)
+            err = buf_printf(body, "chatd_store_latency_seconds_bucket{le=\"+Inf\"} %ld\n",
+                             cumulative);
+        else
+            err = buf_printf(body, "chatd_store_latency_seconds_bucket{le=\"%g\"} %ld\n",
+                             st->latency_bounds[i], cumulative);
+    }
+    if (!err)
+        err = buf_printf(body,
+                         "chatd_store_latency_seconds_sum %.6f\n"
+                         "chatd_store_latency_seconds_count %ld\n",
+                         st->latency_sum_s, st->latency_count);
+    return err;
+}
 
 /* The Prometheus text exposition of the server's counters and gauges. */
 static int write_metrics(const struct endpoint_status *st, buf *out)
@@ -40,6 +64,7 @@ static int write_metrics(const struct endpoint_status *st, buf *out)
         "chatd_uptime_seconds %lld\n",
         st->connections, st->messages_stored, st->deliveries, st->auth_failures, st->ready ? 1 : 0,
         st->workers, (long long)st->uptime_s);
+    if (!err) err = write_latency_histogram(st, &body);
     if (!err)
         err = http_response_write(out, 200, METRICS_TYPE, NULL, (const char *)body.data, body.len,
                                   false);

@@ -17,6 +17,13 @@ struct endpoint_status {
     long messages_stored;
     long deliveries;
     long auth_failures;
+    /* the store-latency histogram: per-bucket counts (not cumulative) with
+     * their upper bounds in seconds, the last bucket +Inf */
+    const double *latency_bounds;
+    long latency_buckets[16];
+    int latency_bucket_count;
+    long latency_count;
+    double latency_sum_s;
 };
 
 /* Writes the whole response to a plain (non-upgrade) request into out:

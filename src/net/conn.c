@@ -25,8 +25,8 @@
 /* The whole request head must arrive within this, and within AUTH_TIMEOUT_MS
  * when that is shorter: a client has that long to authenticate anyway. */
 #define HTTP_HEAD_TIMEOUT_MS 10000
-#define CLOSE_LINGER_MS 2000       /* after our close frame, wait this long for the peer */
-#define CONN_MAX_IN_FLIGHT 32      /* requests awaiting the store before reading pauses */
+#define CLOSE_LINGER_MS 2000  /* after our close frame, wait this long for the peer */
+#define CONN_MAX_IN_FLIGHT 32 /* requests awaiting the store before reading pauses */
 #define HTTP_RESPONSE_MAX 4096
 
 /* ---------------------------------------------------------------- refs */
@@ -290,6 +290,7 @@ static void conn_upgrade(struct conn *c)
 
 static void conn_on_head(struct conn *c)
 {
+    static const double latency_bounds[] = SERVER_LATENCY_BOUNDS;
     if (http_upgrade_requested(c->http)) return conn_upgrade(c);
     struct server *s = c->loop->server;
     struct endpoint_status status = {
@@ -300,7 +301,13 @@ static void conn_on_head(struct conn *c)
         .messages_stored = atomic_load(&s->stats.messages_stored),
         .deliveries = atomic_load(&s->stats.deliveries),
         .auth_failures = atomic_load(&s->stats.auth_failures),
+        .latency_bounds = latency_bounds,
+        .latency_bucket_count = SERVER_LATENCY_BUCKETS,
+        .latency_count = atomic_load(&s->stats.store_latency_count),
+        .latency_sum_s = (double)atomic_load(&s->stats.store_latency_sum_us) / 1e6,
     };
+    for (int i = 0; i < SERVER_LATENCY_BUCKETS; i++)
+        status.latency_buckets[i] = atomic_load(&s->stats.store_latency[i]);
     buf response;
     buf_init(&response, HTTP_RESPONSE_MAX);
     http_endpoint_respond(c->http, &status, &response);

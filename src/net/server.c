@@ -108,6 +108,16 @@ static int server_check_unbuilt(const struct config *cfg)
     return 0;
 }
 
+void server_stats_store_latency(struct server_stats *stats, int64_t elapsed_us)
+{
+    static const double bounds[] = SERVER_LATENCY_BOUNDS;
+    int bucket = 0;
+    while (bucket < SERVER_LATENCY_BUCKETS - 1 && elapsed_us > bounds[bucket] * 1e6) bucket++;
+    atomic_fetch_add_explicit(&stats->store_latency[bucket], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&stats->store_latency_count, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&stats->store_latency_sum_us, elapsed_us, memory_order_relaxed);
+}
+
 int server_start(struct server *s)
 {
     char err_text[256] = "";

@@ -19,12 +19,28 @@ struct ip_limit;
 struct rate_limit;
 struct frame;
 
+/* Upper bounds (seconds) of the store-latency histogram's buckets; one more
+ * bucket counts everything above (+Inf). */
+#define SERVER_LATENCY_BOUNDS                                                                      \
+    {                                                                                              \
+        0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0                             \
+    }
+#define SERVER_LATENCY_BUCKETS 11
+
 struct server_stats {
     atomic_long connections;     /* open WebSocket connections */
     atomic_long messages_stored; /* acknowledged sends */
     atomic_long deliveries;      /* frames handed to sockets for other connections */
     atomic_long auth_failures;
+    /* requests' time from submission to the store until their answer runs
+     * on their loop: buckets (not cumulative), count and sum */
+    atomic_long store_latency[SERVER_LATENCY_BUCKETS];
+    atomic_long store_latency_count;
+    atomic_long store_latency_sum_us;
 };
+
+/* Counts one store round trip of elapsed_us microseconds. */
+void server_stats_store_latency(struct server_stats *stats, int64_t elapsed_us);
 
 struct server {
     struct config config;

@@ -182,3 +182,31 @@ def test_refused_upgrades_do_not_count(chatd_factory):
     finally:
         for ws in conns:
             ws.close()
+
+
+def test_metrics_store_latency_histogram(server):
+    """/metrics carries a histogram of store round trips (protocol §10:
+    latencies): an authentication adds one, the buckets are cumulative and
+    end with +Inf equal to the count."""
+    def samples():
+        text = server.http_get("/metrics").body.decode("utf-8")
+        out = {}
+        for line in text.splitlines():
+            if line.startswith("chatd_store_latency_seconds"):
+                name, value = line.rsplit(" ", 1)
+                out[name] = float(value)
+        return out
+
+    before = samples()
+
+    async def go():
+        c = await server.authed("alice")
+        await c.close()
+    run(go())
+    after = samples()
+    count = after["chatd_store_latency_seconds_count"]
+    assert count >= before.get("chatd_store_latency_seconds_count", 0) + 1, (before, after)
+    buckets = [v for k, v in after.items() if k.startswith("chatd_store_latency_seconds_bucket")]
+    assert buckets == sorted(buckets), after
+    assert after['chatd_store_latency_seconds_bucket{le="+Inf"}'] == count, after
+    assert after["chatd_store_latency_seconds_sum"] > 0, after
