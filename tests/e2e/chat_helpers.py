@@ -13,7 +13,7 @@ import re
 import time
 import uuid
 
-from conftest import DEFAULT_TIMEOUT, Client, ws_connect
+from conftest import DEFAULT_TIMEOUT, Client, open_session
 from wsraw import OP_CLOSE, OP_TEXT, RawWebSocket, TcpClosed
 
 ISO_MS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
@@ -258,18 +258,7 @@ async def login(srv, user, *, token=None, request_id=None, path="/ws", **kw):
     """Connect and authenticate `user`; check auth_success; then sync with a
     ping so any presence traffic is behind us. Unlike conftest.authed it does
     not wait for online_users (test_auth checks that one on its own)."""
-    ws = await ws_connect(srv, path, **kw)
-    c = ChatClient(ws)
-    msg = {"type": "authenticate", "token": token or srv.token(user)}
-    if request_id is not None:
-        msg["requestId"] = request_id
-    await c.send(msg)
-    first = await c._read(DEFAULT_TIMEOUT)
-    if first.get("type") != "auth_success":
-        await ws.close()
-        raise AssertionError("authenticate %s: expected auth_success, got %r" % (user, first))
-    c.auth = first
-    c.user_id = first.get("userId")
-    c.client_id = first.get("clientId")
+    c = await open_session(srv, user, ChatClient, token=token, request_id=request_id, path=path,
+                           **kw)
     await c.sync()
     return c

@@ -73,6 +73,9 @@ Async helpers (python3-websockets 10.4; call them inside run(...))
        connects, authenticates (token minted with chatctl unless given), checks
        auth_success, and reads up to and including online_users; events in
        between (replay, resumed, resume_failed) are kept in client.replayed.
+  await open_session(srv, user, client_class, **same options) -> client_class
+       the first half of authed: connects, authenticates, checks auth_success,
+       reads nothing more (for helpers that wait differently).
   Client: .ws, .auth (the auth_success object), .user_id, .client_id,
           .online_users (list of ids), .replayed (list)
     await c.send(obj)                          send one JSON object
@@ -735,13 +738,15 @@ class Client:
         await self.ws.close()
 
 
-async def authed(srv, user, *, token=None, after_seq=None, request_id=None, path="/ws", **kw):
-    """Connect and authenticate `user` (a name known to srv.users, or any name
-    chatctl token accepts); see the module docstring."""
+async def open_session(srv, user, client_class, *, token=None, after_seq=None, request_id=None,
+                       path="/ws", **kw):
+    """Connect, send authenticate for `user` and check its auth_success;
+    returns a client_class(ws) with .auth, .user_id and .client_id set and
+    nothing read after auth_success."""
     if token is None:
         token = srv.token(user)
     ws = await ws_connect(srv, path, **kw)
-    c = Client(ws)
+    c = client_class(ws)
     msg = {"type": "authenticate", "token": token}
     if after_seq is not None:
         msg["afterSeq"] = after_seq
@@ -755,6 +760,14 @@ async def authed(srv, user, *, token=None, after_seq=None, request_id=None, path
     c.auth = first
     c.user_id = first.get("userId")
     c.client_id = first.get("clientId")
+    return c
+
+
+async def authed(srv, user, *, token=None, after_seq=None, request_id=None, path="/ws", **kw):
+    """Connect and authenticate `user` (a name known to srv.users, or any name
+    chatctl token accepts); see the module docstring."""
+    c = await open_session(srv, user, Client, token=token, after_seq=after_seq,
+                           request_id=request_id, path=path, **kw)
     while True:
         m = await c._read(DEFAULT_TIMEOUT)
         if m.get("type") == "online_users":
