@@ -644,3 +644,49 @@ def test_rate_limit_comes_last(rl):
         assert_error(await send_dm(ca, rl.users[stranger], "x"), "not_following")
         await close_all(ca, cb)
     run(go())
+
+
+# ---------------------------------------------------------------- compressed delivery
+
+
+def test_large_dm_delivered_compressed_to_every_deflate_connection(dm):
+    """permessage-deflate on the way out: an event over the compression
+    threshold reaches each of the recipient's deflate connections as a
+    compressed frame (RSV1) that inflates to the right message — the same
+    compressed frame serves all of a loop's connections — and the sender's
+    python3-websockets client (deflate negotiated by default) reads its
+    compressed ack transparently."""
+    from chat_helpers import raw_sync
+    from wsraw import OP_TEXT, RawWebSocket
+
+    a, b = fresh_pair(dm, follow=True, mutual=True)
+    offer = [("Sec-WebSocket-Extensions", "permessage-deflate; client_max_window_bits")]
+    receivers = []
+    for _ in range(3):
+        ws = RawWebSocket.connect(dm.port, "/ws", headers=offer)
+        assert ws.deflate is not None, "deflate not negotiated"
+        ws.send_json({"type": "authenticate", "token": dm.token(b)})
+        assert ws.recv_json().get("type") == "auth_success"
+        raw_sync(ws, "deflate-sync")
+        receivers.append(ws)
+    content = "compressible chat text " * 100  # 2,300 bytes: well over the threshold
+
+    async def go():
+        ca = await login(dm, a)
+        assert any("Deflate" in type(e).__name__ for e in ca.ws.extensions), ca.ws.extensions
+        ack = await send_dm(ca, dm.users[b], content)
+        assert ack.get("type") == "new_message" and ack["message"]["content"] == content, ack
+        await ca.ws.close()
+        return ack["message"]["messageId"]
+    message_id = run(go())
+    try:
+        for ws in receivers:
+            m = ws.recv_message()
+            assert m.opcode == OP_TEXT and m.compressed, "expected a compressed text frame, got %r" % m
+            event = m.json()
+            assert event.get("type") == "new_message", event
+            assert event["message"]["messageId"] == message_id, event
+            assert event["message"]["content"] == content, event["message"]["content"][:80]
+    finally:
+        for ws in receivers:
+            ws.close()
