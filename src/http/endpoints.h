@@ -9,6 +9,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#define ENDPOINT_LATENCY_BUCKETS_MAX 16
+
 struct endpoint_status {
     int64_t uptime_s;
     long connections;
@@ -20,7 +22,7 @@ struct endpoint_status {
     /* the store-latency histogram: per-bucket counts (not cumulative) with
      * their upper bounds in seconds, the last bucket +Inf */
     const double *latency_bounds;
-    long latency_buckets[16];
+    long latency_buckets[ENDPOINT_LATENCY_BUCKETS_MAX];
     int latency_bucket_count;
     long latency_count;
     double latency_sum_s;

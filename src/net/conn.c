@@ -290,7 +290,6 @@ static void conn_upgrade(struct conn *c)
 
 static void conn_on_head(struct conn *c)
 {
-    static const double latency_bounds[] = SERVER_LATENCY_BOUNDS;
     if (http_upgrade_requested(c->http)) return conn_upgrade(c);
     struct server *s = c->loop->server;
     struct endpoint_status status = {
@@ -301,11 +300,12 @@ static void conn_on_head(struct conn *c)
         .messages_stored = atomic_load(&s->stats.messages_stored),
         .deliveries = atomic_load(&s->stats.deliveries),
         .auth_failures = atomic_load(&s->stats.auth_failures),
-        .latency_bounds = latency_bounds,
+        .latency_bounds = server_latency_bounds,
         .latency_bucket_count = SERVER_LATENCY_BUCKETS,
         .latency_count = atomic_load(&s->stats.store_latency_count),
         .latency_sum_s = (double)atomic_load(&s->stats.store_latency_sum_us) / 1e6,
     };
+    _Static_assert(SERVER_LATENCY_BUCKETS <= ENDPOINT_LATENCY_BUCKETS_MAX, "histogram too wide");
     for (int i = 0; i < SERVER_LATENCY_BUCKETS; i++)
         status.latency_buckets[i] = atomic_load(&s->stats.store_latency[i]);
     buf response;
@@ -321,12 +321,9 @@ static void conn_on_head(struct conn *c)
 static void conn_on_compressed_text(struct conn *c, const ws_event *ev)
 {
     struct loop *loop = c->loop;
-    if (!loop->deflate) {
-        loop->deflate = malloc(sizeof *loop->deflate);
-        if (!loop->deflate) return conn_close(c, WS_CLOSE_SERVER_ERROR, NULL);
-        ws_deflate_ctx_init(loop->deflate);
-    }
-    int rc = ws_inflate_message(loop->deflate, ev->data, ev->len, &loop->inflated);
+    struct ws_deflate_ctx *zlib = loop_deflate_ctx(loop);
+    if (!zlib) return conn_close(c, WS_CLOSE_SERVER_ERROR, NULL);
+    int rc = ws_inflate_message(zlib, ev->data, ev->len, &loop->inflated);
     if (rc == 0 && !ws_utf8_valid(loop->inflated.data, loop->inflated.len))
         rc = -WS_CLOSE_INVALID_DATA;
     if (rc < 0) return conn_close(c, (uint16_t)-rc, NULL);

@@ -15,7 +15,6 @@
 #include "ws/deflate.h"
 
 #include <stdlib.h>
-#include <string.h>
 
 #define WRITE_BATCH 64        /* queued frames gathered into one writev */
 #define DEFLATE_THRESHOLD 256 /* smaller payloads go out uncompressed */
@@ -173,29 +172,15 @@ void loop_write_dirty(struct loop *loop)
 static struct frame *deflated_variant(struct loop *loop, struct frame *f, int bits)
 {
     if (loop->deflate_source == f && loop->deflate_source_bits == bits) return loop->deflate_result;
-    size_t header = f->len > 1 && (f->data[1] & 0x7f) == 127   ? 10
-                    : f->len > 1 && (f->data[1] & 0x7f) == 126 ? 4
-                                                               : 2;
-    if ((f->data[0] & 0x0f) != WS_OP_TEXT || f->len - header < DEFLATE_THRESHOLD) return NULL;
-    if (!loop->deflate) {
-        loop->deflate = malloc(sizeof *loop->deflate);
-        if (!loop->deflate) return NULL;
-        ws_deflate_ctx_init(loop->deflate);
-    }
+    size_t len;
+    const uint8_t *payload = frame_payload(f, &len);
+    if (frame_opcode(f) != WS_OP_TEXT || len < DEFLATE_THRESHOLD) return NULL;
+    struct ws_deflate_ctx *zlib = loop_deflate_ctx(loop);
+    if (!zlib) return NULL;
     struct frame *result = NULL;
-    if (ws_deflate_message(loop->deflate, bits, f->data + header, f->len - header,
-                           &loop->deflated) == 0 &&
-        loop->deflated.len < f->len - header) {
-        uint8_t head[WS_MAX_HEADER];
-        size_t head_len = ws_frame_header(head, WS_OP_TEXT, loop->deflated.len, true);
-        result = malloc(sizeof *result + head_len + loop->deflated.len);
-        if (result) {
-            atomic_init(&result->refs, 1);
-            result->len = (uint32_t)(head_len + loop->deflated.len);
-            memcpy(result->data, head, head_len);
-            memcpy(result->data + head_len, loop->deflated.data, loop->deflated.len);
-        }
-    }
+    if (ws_deflate_message(zlib, bits, payload, len, &loop->deflated) == 0 &&
+        loop->deflated.len < len)
+        result = frame_deflated(loop->deflated.data, loop->deflated.len);
     frame_unref(loop->deflate_source);
     frame_unref(loop->deflate_result);
     loop->deflate_source = frame_ref(f);

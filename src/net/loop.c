@@ -43,6 +43,15 @@ void loop_post(struct loop *loop, struct inbox_item *item)
     uv_async_send(&loop->inbox_wakeup);
 }
 
+struct ws_deflate_ctx *loop_deflate_ctx(struct loop *loop)
+{
+    if (!loop->deflate) {
+        loop->deflate = malloc(sizeof *loop->deflate);
+        if (loop->deflate) ws_deflate_ctx_init(loop->deflate);
+    }
+    return loop->deflate;
+}
+
 /* ---------------------------------------------------------------- ticks */
 
 /* The drain is over (every connection closed, or time ran out). */

@@ -89,6 +89,9 @@ void loop_destroy(struct loop *loop);
  * (conn_output.c; the loop's check handle calls it). */
 void loop_write_dirty(struct loop *loop);
 
+/* The loop's zlib streams, made on first use; NULL when out of memory. */
+struct ws_deflate_ctx *loop_deflate_ctx(struct loop *loop);
+
 /* Frees the loop's spare output-queue nodes. */
 void loop_free_nodes(struct loop *loop);
 

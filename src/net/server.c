@@ -108,11 +108,14 @@ static int server_check_unbuilt(const struct config *cfg)
     return 0;
 }
 
+const double server_latency_bounds[SERVER_LATENCY_BUCKETS - 1] = {0.0005, 0.001, 0.002, 0.005, 0.01,
+                                                                  0.025,  0.05,  0.1,   0.25,  1.0};
+
 void server_stats_store_latency(struct server_stats *stats, int64_t elapsed_us)
 {
-    static const double bounds[] = SERVER_LATENCY_BOUNDS;
     int bucket = 0;
-    while (bucket < SERVER_LATENCY_BUCKETS - 1 && elapsed_us > bounds[bucket] * 1e6) bucket++;
+    while (bucket < SERVER_LATENCY_BUCKETS - 1 && elapsed_us > server_latency_bounds[bucket] * 1e6)
+        bucket++;
     atomic_fetch_add_explicit(&stats->store_latency[bucket], 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&stats->store_latency_count, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&stats->store_latency_sum_us, elapsed_us, memory_order_relaxed);

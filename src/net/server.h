@@ -19,13 +19,10 @@ struct ip_limit;
 struct rate_limit;
 struct frame;
 
-/* Upper bounds (seconds) of the store-latency histogram's buckets; one more
- * bucket counts everything above (+Inf). */
-#define SERVER_LATENCY_BOUNDS                                                                      \
-    {                                                                                              \
-        0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0                             \
-    }
+/* The store-latency histogram: SERVER_LATENCY_BUCKETS - 1 upper bounds in
+ * seconds, and a last bucket for everything above (+Inf). */
 #define SERVER_LATENCY_BUCKETS 11
+extern const double server_latency_bounds[SERVER_LATENCY_BUCKETS - 1];
 
 struct server_stats {
     atomic_long connections;     /* open WebSocket connections */

@@ -5,6 +5,7 @@
 #define CHATD_UTIL_FRAME_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -20,6 +21,15 @@ struct frame *frame_text(const void *payload, size_t len);
 
 /* A frame of any opcode (ping, pong, close): same rules as frame_text. */
 struct frame *frame_new(int opcode, const void *payload, size_t len);
+
+/* A text frame whose payload[0..len) is a permessage-deflate compressed
+ * message (RSV1 set): same rules as frame_text. */
+struct frame *frame_deflated(const void *payload, size_t len);
+
+/* The payload of a frame made by frame_new/frame_text/frame_deflated, and its
+ * opcode. */
+const uint8_t *frame_payload(const struct frame *f, size_t *len);
+int frame_opcode(const struct frame *f);
 
 /* Raw bytes for the socket (an HTTP answer): same rules as frame_text. */
 struct frame *frame_raw(const void *bytes, size_t len);
