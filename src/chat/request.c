@@ -7,8 +7,8 @@
 #include "util/clock.h"
 #include "util/log.h"
 
-#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 struct chat_request *chat_request_new(struct conn *c, enum store_op_kind kind,
                                       const char *request_id, chat_resume_fn resume)
@@ -22,7 +22,9 @@ struct chat_request *chat_request_new(struct conn *c, enum store_op_kind kind,
     }
     r->conn = c;
     r->resume = resume;
-    snprintf(r->request_id, sizeof r->request_id, "%s", request_id);
+    size_t id_len = strnlen(request_id, sizeof r->request_id - 1); /* bounded by proto_request_id */
+    memcpy(r->request_id, request_id, id_len);
+    r->request_id[id_len] = 0;
     conn_request_begin(c);
     return r;
 }

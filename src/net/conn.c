@@ -92,8 +92,7 @@ void conn_schedule(struct conn *c)
 
 static void conn_send_ping(struct conn *c)
 {
-    static const uint8_t ping[2] = {0x80 | WS_OP_PING, 0};
-    struct frame *f = frame_raw(ping, sizeof ping);
+    struct frame *f = frame_new(WS_OP_PING, NULL, 0);
     if (!f) return;
     conn_send(c, f);
     frame_unref(f);
