@@ -8,8 +8,8 @@
  *   connection copies the WAL back into the database (sqlite_checkpoint.c);
  * - a DM costs two statements: one SELECT makes every check (users exist,
  *   reply target, blocks, follow) and the INSERT itself detects a resend
- *   (ON CONFLICT DO NOTHING); the conversation's updated_at/last_message_id
- *   are written once per batch, not once per message;
+ *   (ON CONFLICT DO NOTHING); a conversation row is written once, when it is
+ *   made (its newest message is the top of idx_conversation_messages);
  * - conversation ids per user pair are cached (they never change once made),
  *   and so are the profiles (username, display name, picture) that DMs carry,
  *   for PROFILE_CACHE_TTL_MS. Relationships, revocations and whether a user
@@ -166,7 +166,6 @@ static void fail_batch(struct engine *e, struct store_op **ops, size_t n)
         ops[i]->status = CHAT_E_UNAVAILABLE;
     }
     idmap_free(&e->conversations);
-    e->touch_count = 0;
 }
 
 static void engine_run_batch(void *state, struct store_op **ops, size_t n)
@@ -174,7 +173,6 @@ static void engine_run_batch(void *state, struct store_op **ops, size_t n)
     struct engine *e = state;
     int64_t now_ms = clock_wall_ms();
     e->batch_mono_ms = clock_monotonic_ms();
-    e->touch_count = 0;
     if (sqlite_stmt_run(e, STMT_BEGIN) != 0) {
         fail_batch(e, ops, n);
         return;
@@ -189,7 +187,7 @@ static void engine_run_batch(void *state, struct store_op **ops, size_t n)
             return;
         }
     }
-    if (sqlite_conversations_touch(e, now_ms) != 0 || sqlite_stmt_run(e, STMT_COMMIT) != 0) {
+    if (sqlite_stmt_run(e, STMT_COMMIT) != 0) {
         if (!sqlite3_get_autocommit(e->db)) sqlite_stmt_run(e, STMT_ROLLBACK);
         fail_batch(e, ops, n);
     }

@@ -84,13 +84,8 @@
     X(CONVERSATION_FIND,                                                                           \
       "SELECT conversation_id FROM conversations WHERE user_a = ?1 AND user_b = ?2")               \
     X(CONVERSATION_USERS, "SELECT user_a, user_b FROM conversations WHERE conversation_id = ?1")   \
-    X(CONVERSATION_INSERT, "INSERT INTO conversations (user_a, user_b, created_at, updated_at) "   \
-                           "VALUES (?1, ?2, ?3, ?3)")                                              \
-    /* ?2: {"<conversation id>": <its newest message id>, ...}, one statement                      \
-     * for every conversation a batch wrote to */                                                  \
-    X(CONVERSATION_TOUCH,                                                                          \
-      "UPDATE conversations SET updated_at = ?1, last_message_id = t.value"                        \
-      " FROM json_each(?2) AS t WHERE conversations.conversation_id = CAST(t.key AS INTEGER)")     \
+    X(CONVERSATION_INSERT,                                                                         \
+      "INSERT INTO conversations (user_a, user_b, created_at) VALUES (?1, ?2, ?3)")                \
     X(HISTORY,                                                                                     \
       MESSAGE_SELECT " WHERE m.conversation_id = ?1 AND m.message_id < ?2"                         \
                      " AND NOT EXISTS (SELECT 1 FROM message_deletions d"                          \
@@ -121,12 +116,6 @@ struct checkpointer {
     atomic_uint_fast64_t progress;
 };
 
-/* A conversation whose updated_at / last_message_id the batch moves. */
-struct touch {
-    int64_t conversation_id;
-    int64_t message_id;
-};
-
 struct engine {
     sqlite3 *db;
     sqlite3_stmt *stmts[STMT_COUNT];
@@ -143,9 +132,6 @@ struct engine {
     int64_t batch_mono_ms;      /* monotonic time of the running batch */
     struct idmap profiles;      /* user id → struct profile */
     struct idmap conversations; /* (user_a << 32 | user_b) → conversation id */
-    struct touch touches[STORE_BATCH_MAX];
-    size_t touch_count;
-    char touch_json[STORE_BATCH_MAX * 44 + 2]; /* "id":id, per conversation */
 };
 
 /* sqlite.c: stepping and reading rows. */
@@ -155,9 +141,8 @@ int sqlite_row_read_user_strings(sqlite3_stmt *s, int col, struct store_user *us
 int sqlite_row_read_message(sqlite3_stmt *s, struct store_message *message);
 int sqlite_row_exists(struct engine *e, enum stmt_id id);
 
-/* sqlite_ops.c: one op, the batch's conversation updates, the profile cache. */
+/* sqlite_ops.c: one op, and the profile cache. */
 int sqlite_op_run(struct engine *e, struct store_op *op, int64_t now_ms);
-int sqlite_conversations_touch(struct engine *e, int64_t now_ms);
 void sqlite_profiles_clear(struct engine *e);
 
 /* sqlite_checkpoint.c: the writer's busy handler and commit hook, and the

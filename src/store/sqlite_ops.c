@@ -251,57 +251,6 @@ static int conversation_check_member(struct engine *e, int64_t conversation_id, 
     return rc;
 }
 
-static int touch_order(const void *x, const void *y)
-{
-    const struct touch *a = x, *b = y;
-    if (a->conversation_id != b->conversation_id)
-        return a->conversation_id < b->conversation_id ? -1 : 1;
-    return (a->message_id > b->message_id) - (a->message_id < b->message_id);
-}
-
-/* Writes v in decimal at p; returns the end. */
-static char *put_int(char *p, int64_t v)
-{
-    char digits[24];
-    int n = 0;
-    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
-    do digits[n++] = (char)('0' + u % 10);
-    while ((u /= 10) != 0);
-    if (v < 0) *p++ = '-';
-    while (n) *p++ = digits[--n];
-    return p;
-}
-
-/* Sets updated_at and last_message_id of every conversation the batch wrote
- * to, to the batch's time and its newest message there: one statement for
- * the whole batch, given the pairs as a JSON object. */
-int sqlite_conversations_touch(struct engine *e, int64_t now_ms)
-{
-    size_t n = e->touch_count;
-    if (n == 0) return 0;
-    qsort(e->touches, n, sizeof e->touches[0], touch_order);
-    char *p = e->touch_json;
-    *p++ = '{';
-    for (size_t i = 0; i < n; i++) {
-        if (i + 1 < n && e->touches[i + 1].conversation_id == e->touches[i].conversation_id)
-            continue; /* the last of a run holds the newest message */
-        if (p != e->touch_json + 1) *p++ = ',';
-        *p++ = '"';
-        p = put_int(p, e->touches[i].conversation_id);
-        *p++ = '"';
-        *p++ = ':';
-        p = put_int(p, e->touches[i].message_id);
-    }
-    *p++ = '}';
-    sqlite3_stmt *s = e->stmts[STMT_CONVERSATION_TOUCH];
-    sqlite3_bind_int64(s, 1, now_ms);
-    sqlite3_bind_text(s, 2, e->touch_json, (int)(p - e->touch_json), SQLITE_STATIC);
-    int rc = sqlite_stmt_step(e, s);
-    sqlite3_reset(s);
-    e->touch_count = 0;
-    return rc < 0 ? rc : 0;
-}
-
 /* ---------------------------------------------------------------------------
  * DM_SEND: the checks in the order store.h gives, then the insert
  * ------------------------------------------------------------------------- */
@@ -480,8 +429,6 @@ static int op_dm_send(struct engine *e, struct store_op *op, int64_t now_ms)
         rc = dm_find_duplicate(e, op);
         return rc != 0 ? rc : op->dm_send.duplicate ? 0 : CHAT_E_INTERNAL;
     }
-    e->touches[e->touch_count++] = (struct touch){.conversation_id = conversation_id,
-                                                  .message_id = op->dm_send.message.message_id};
     return 0;
 }
 

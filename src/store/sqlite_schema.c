@@ -96,11 +96,21 @@ static const char migration_1[] =
     "  last_seen INTEGER,"
     "  updated_at INTEGER NOT NULL);";
 
+/* Conversations and groups no longer carry their newest message: keeping
+ * last_message_id / updated_at current cost every batch one UPDATE per
+ * conversation it wrote to (13% of a DM's storage instructions, callgrind)
+ * and a dirty page per conversation in the WAL. The newest message of a
+ * conversation is the top of idx_conversation_messages, as on PostgreSQL. */
+static const char migration_2[] = "ALTER TABLE conversations DROP COLUMN updated_at;"
+                                  "ALTER TABLE conversations DROP COLUMN last_message_id;"
+                                  "ALTER TABLE group_chats DROP COLUMN last_message_id;";
+
 static const struct {
     int version;
     const char *sql;
 } migrations[] = {
     {1, migration_1},
+    {2, migration_2},
 };
 
 #define MIGRATION_COUNT ((int)(sizeof migrations / sizeof migrations[0]))
