@@ -6,7 +6,7 @@
 MODE ?= release
 BUILD := build/$(MODE)
 CC ?= cc
-PKGS := libuv jansson libcjson sqlite3 libpq hiredis zlib libssl libcrypto
+PKGS := libuv jansson libcjson sqlite3 libpq hiredis zlib nettle
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
         -Wformat=2 -Wvla -Wno-unused-parameter

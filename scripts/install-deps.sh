@@ -6,7 +6,7 @@ set -euo pipefail
 
 purpose=${1:-build}
 build=(build-essential pkg-config libuv1-dev libhttp-parser-dev libjansson-dev libcjson-dev libsqlite3-dev
-       libssl-dev libpq-dev libhiredis-dev zlib1g-dev)
+       nettle-dev libpq-dev libhiredis-dev zlib1g-dev)
 test=(python3 python3-websockets python3-pytest curl postgresql postgresql-client redis-server)
 bench=(gnuplot-nox)
 # Node.js for the seed peer: Debian's packages only where no node/npm is

@@ -5,36 +5,33 @@
 
 #include "util/base64.h"
 #include "util/error.h"
+#include "util/wipe.h"
 
 #include <jansson.h>
-#include <limits.h>
 #include <math.h>
-#include <openssl/crypto.h>
-#include <openssl/err.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <nettle/hmac.h>
+#include <nettle/memops.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define JWT_MAC_BYTES 32
+#define JWT_MAC_BYTES SHA256_DIGEST_SIZE
 /* The decoded size of the longest segment a token of JWT_MAX_TOKEN_BYTES can
  * hold. */
 #define JWT_SEGMENT_MAX (JWT_MAX_TOKEN_BYTES / 4 * 3)
 
 /* ---- helpers ------------------------------------------------------------- */
 
-/* HMAC-SHA256 of data[0..n) under the secret. 0, CHAT_E_INVALID_REQUEST for an
- * empty or oversized secret, CHAT_E_INTERNAL if OpenSSL fails. */
+/* HMAC-SHA256 of data[0..n) under the secret. 0, or CHAT_E_INVALID_REQUEST
+ * for an empty secret. */
 static int jwt_hmac_sha256(const uint8_t *secret, size_t secret_len, const void *data, size_t n,
                            uint8_t mac[JWT_MAC_BYTES])
 {
-    unsigned mac_len = 0;
-    if (!secret || secret_len == 0 || secret_len > INT_MAX) return CHAT_E_INVALID_REQUEST;
-    if (!HMAC(EVP_sha256(), secret, (int)secret_len, data, n, mac, &mac_len) ||
-        mac_len != JWT_MAC_BYTES) {
-        ERR_clear_error();
-        return CHAT_E_INTERNAL;
-    }
+    if (!secret || secret_len == 0) return CHAT_E_INVALID_REQUEST;
+    struct hmac_sha256_ctx ctx;
+    hmac_sha256_set_key(&ctx, secret_len, secret);
+    hmac_sha256_update(&ctx, n, data);
+    hmac_sha256_digest(&ctx, JWT_MAC_BYTES, mac);
+    wipe_secret(&ctx, sizeof ctx); /* its states are derived from the secret */
     return 0;
 }
 
@@ -115,10 +112,9 @@ static int jwt_check_signature(const struct jwt_verifier *v, const char *token,
     if (base64url_decode(s->signature, s->signature_len, given, sizeof given, &given_len) != 0 ||
         given_len != sizeof given)
         return CHAT_E_INVALID_TOKEN;
-    int rc = jwt_hmac_sha256(v->secret, v->secret_len, token, s->signed_len, expected);
-    if (rc == CHAT_E_INVALID_REQUEST) return CHAT_E_INVALID_TOKEN; /* no usable secret */
-    if (rc != 0) return rc;
-    return CRYPTO_memcmp(given, expected, sizeof given) == 0 ? 0 : CHAT_E_INVALID_TOKEN;
+    if (jwt_hmac_sha256(v->secret, v->secret_len, token, s->signed_len, expected) != 0)
+        return CHAT_E_INVALID_TOKEN; /* no usable secret */
+    return memeql_sec(given, expected, sizeof given) ? 0 : CHAT_E_INVALID_TOKEN;
 }
 
 /* ---- claims -------------------------------------------------------------- */

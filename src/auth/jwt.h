@@ -35,9 +35,8 @@ struct jwt_claims {
 /* Verifies token[0..len) at time now_s (Unix seconds). Returns 0 with *claims
  * filled; CHAT_E_TOKEN_EXPIRED when the token is valid but exp + JWT_LEEWAY_S
  * <= now_s (*claims is filled then too, for logging); CHAT_E_INVALID_TOKEN for
- * every other defect (*claims is zeroed); CHAT_E_INTERNAL if OpenSSL fails.
- * Decodes into stack buffers; the only heap use is jansson's parse trees
- * (freed before return) and OpenSSL's inside HMAC. */
+ * every other defect (*claims is zeroed). Decodes into stack buffers; the only
+ * heap use is jansson's parse trees (freed before return). */
 int jwt_verify(const struct jwt_verifier *v, const char *token, size_t len, int64_t now_s,
                struct jwt_claims *claims);
 
@@ -45,7 +44,7 @@ int jwt_verify(const struct jwt_verifier *v, const char *token, size_t len, int6
  * checked, so tests can sign malformed payloads) with HS256 under the header
  * {"alg":"HS256","typ":"JWT"}. On success *out is a malloc'd NUL-terminated
  * "header.payload.signature" the caller frees. 0, CHAT_E_INVALID_REQUEST (no
- * payload, or an empty secret), CHAT_E_NOMEM or CHAT_E_INTERNAL. */
+ * payload, or an empty secret) or CHAT_E_NOMEM. */
 int jwt_sign_hs256(const uint8_t *secret, size_t secret_len, const char *payload_json, char **out);
 
 #endif

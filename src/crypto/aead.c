@@ -1,19 +1,19 @@
-/* AES-256-GCM sealing of stored content under a keyring: see aead.h.
+/* AES-256-GCM sealing of stored content under a keyring, with nettle: see
+ * aead.h.
  *
- * Each thread keeps one EVP_CIPHER_CTX bound to AES-256-GCM for its whole
- * life. Binding the cipher is what allocates in OpenSSL 3; re-initialising an
- * already bound context with only a key and a nonce does not, so after the
- * first call on a thread sealing and opening allocate nothing. */
+ * Expanding a key (the AES schedule and GCM's 4 KiB table of multiples of its
+ * hash key) costs more than sealing a short message with it, so each thread
+ * keeps the context of the last key it used and expands again only when the
+ * key changes. Sealing and opening allocate nothing. */
 #include "crypto/aead.h"
 
+#include "crypto/random.h"
 #include "util/error.h"
+#include "util/wipe.h"
 
 #include <limits.h>
-#include <openssl/crypto.h>
-#include <openssl/err.h>
-#include <openssl/evp.h>
-#include <openssl/rand.h>
-#include <pthread.h>
+#include <nettle/gcm.h>
+#include <nettle/memops.h>
 #include <stdbool.h>
 #include <string.h>
 
@@ -33,7 +33,7 @@ int aead_key_parse_hex(const char *hex, uint8_t out[AEAD_KEY_BYTES])
     for (size_t i = 0; i < AEAD_KEY_BYTES; i++) {
         int hi = aead_hex_value(hex[2 * i]), lo = aead_hex_value(hex[2 * i + 1]);
         if (hi < 0 || lo < 0) {
-            OPENSSL_cleanse(out, AEAD_KEY_BYTES);
+            wipe_secret(out, AEAD_KEY_BYTES);
             return CHAT_E_CONFIG;
         }
         out[i] = (uint8_t)(hi << 4 | lo);
@@ -58,69 +58,52 @@ int aead_keyring_add(struct aead_keyring *ring, uint32_t id, const uint8_t key[A
     return 0;
 }
 
-/* ---- the per-thread cipher context ------------------------------------- */
+/* ---- the per-thread expanded key --------------------------------------- */
 
-static pthread_once_t aead_once = PTHREAD_ONCE_INIT;
-static pthread_key_t aead_ctx_key; /* its destructor frees a thread's context at thread exit */
-static bool aead_ctx_key_ready;
-static _Thread_local EVP_CIPHER_CTX *aead_ctx;
+static _Thread_local struct {
+    bool ready;
+    uint8_t key[AEAD_KEY_BYTES];
+    struct gcm_aes256_ctx gcm;
+} aead_cache;
 
-static void aead_ctx_destroy(void *ctx)
+/* This thread's GCM context, set up for key and ready for a nonce. */
+static struct gcm_aes256_ctx *aead_context(const uint8_t key[AEAD_KEY_BYTES])
 {
-    EVP_CIPHER_CTX_free(ctx);
-}
-
-static void aead_ctx_key_create(void)
-{
-    aead_ctx_key_ready = pthread_key_create(&aead_ctx_key, aead_ctx_destroy) == 0;
-}
-
-/* This thread's context, bound to AES-256-GCM, or NULL when OpenSSL fails. */
-static EVP_CIPHER_CTX *aead_thread_ctx(void)
-{
-    if (aead_ctx) return aead_ctx;
-    if (pthread_once(&aead_once, aead_ctx_key_create) != 0 || !aead_ctx_key_ready) return NULL;
-
-    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
-    if (!ctx) return NULL;
-    if (EVP_CipherInit_ex2(ctx, EVP_aes_256_gcm(), NULL, NULL, 1, NULL) != 1 ||
-        pthread_setspecific(aead_ctx_key, ctx) != 0) {
-        EVP_CIPHER_CTX_free(ctx);
-        return NULL;
+    if (!aead_cache.ready || !memeql_sec(aead_cache.key, key, AEAD_KEY_BYTES)) {
+        gcm_aes256_set_key(&aead_cache.gcm, key);
+        memcpy(aead_cache.key, key, AEAD_KEY_BYTES);
+        aead_cache.ready = true;
     }
-    aead_ctx = ctx;
-    return ctx;
+    return &aead_cache.gcm;
 }
 
 /* ---- seal and open ----------------------------------------------------- */
+
+/* aead.h promises CHAT_E_TOO_BIG past INT_MAX bytes, far below GCM's own
+ * limit of 2^36 - 32 bytes of content per nonce. */
+static bool aead_too_big(size_t aad_len, size_t n)
+{
+    return n > INT_MAX || aad_len > INT_MAX;
+}
 
 int aead_seal(const struct aead_keyring *ring, const uint8_t *aad, size_t aad_len,
               const uint8_t *plain, size_t n, uint8_t *out, uint32_t *key_id)
 {
     const struct aead_key *k = aead_keyring_find(ring, ring->current_id);
     if (!k) return CHAT_E_INTERNAL;
-    if (n > INT_MAX || aad_len > INT_MAX) return CHAT_E_TOO_BIG;
-    EVP_CIPHER_CTX *ctx = aead_thread_ctx();
-    if (!ctx) goto fail;
+    if (aead_too_big(aad_len, n)) return CHAT_E_TOO_BIG;
 
     uint8_t *nonce = out, *cipher = out + AEAD_NONCE_BYTES, *tag = cipher + n;
-    int len;
     /* NIST SP 800-38D §8.2.2: random 96-bit nonces keep the chance of a repeat
      * negligible for up to 2^32 messages under one key. */
-    if (RAND_bytes(nonce, AEAD_NONCE_BYTES) != 1) goto fail;
-    if (EVP_CipherInit_ex2(ctx, NULL, k->key, nonce, 1, NULL) != 1) goto fail;
-    if (aad_len > 0 && EVP_CipherUpdate(ctx, NULL, &len, aad, (int)aad_len) != 1) goto fail;
-    if (n > 0 && EVP_CipherUpdate(ctx, cipher, &len, plain, (int)n) != 1) goto fail;
-    if (EVP_CipherFinal_ex(ctx, tag, &len) != 1) goto fail; /* GCM writes nothing here */
-    if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, AEAD_TAG_BYTES, tag) != 1) goto fail;
+    if (random_bytes(nonce, AEAD_NONCE_BYTES) != 0) return CHAT_E_INTERNAL;
+    struct gcm_aes256_ctx *gcm = aead_context(k->key);
+    gcm_aes256_set_iv(gcm, AEAD_NONCE_BYTES, nonce);
+    gcm_aes256_update(gcm, aad_len, aad);
+    gcm_aes256_encrypt(gcm, n, cipher, plain);
+    gcm_aes256_digest(gcm, AEAD_TAG_BYTES, tag);
     *key_id = k->id;
     return 0;
-
-fail:
-    /* Leave no stale entry on this thread's OpenSSL error queue, where the TLS
-     * code of the same loop would read it as its own. */
-    ERR_clear_error();
-    return CHAT_E_INTERNAL;
 }
 
 int aead_open(const struct aead_keyring *ring, uint32_t key_id, const uint8_t *aad, size_t aad_len,
@@ -129,26 +112,18 @@ int aead_open(const struct aead_keyring *ring, uint32_t key_id, const uint8_t *a
     const struct aead_key *k = aead_keyring_find(ring, key_id);
     if (!k || sealed_len < AEAD_OVERHEAD) return CHAT_E_INTERNAL;
     size_t n = sealed_len - AEAD_OVERHEAD;
-    if (n > INT_MAX || aad_len > INT_MAX) return CHAT_E_TOO_BIG;
-    EVP_CIPHER_CTX *ctx = aead_thread_ctx();
-    if (!ctx) goto fail;
+    if (aead_too_big(aad_len, n)) return CHAT_E_TOO_BIG;
 
-    const uint8_t *nonce = sealed, *cipher = sealed + AEAD_NONCE_BYTES;
-    uint8_t tag[AEAD_TAG_BYTES];
-    memcpy(tag, cipher + n, AEAD_TAG_BYTES); /* the ctrl call takes a non-const pointer */
-    int len;
-    if (EVP_CipherInit_ex2(ctx, NULL, k->key, nonce, 0, NULL) != 1) goto fail;
-    if (aad_len > 0 && EVP_CipherUpdate(ctx, NULL, &len, aad, (int)aad_len) != 1) goto fail;
-    if (n > 0 && EVP_CipherUpdate(ctx, out, &len, cipher, (int)n) != 1) goto wipe;
-    if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, AEAD_TAG_BYTES, tag) != 1) goto wipe;
-    if (EVP_CipherFinal_ex(ctx, tag, &len) != 1) goto wipe; /* checks the tag, writes nothing */
-    return 0;
-
-wipe:
+    const uint8_t *nonce = sealed, *cipher = sealed + AEAD_NONCE_BYTES, *tag = cipher + n;
+    uint8_t expected[AEAD_TAG_BYTES];
+    struct gcm_aes256_ctx *gcm = aead_context(k->key);
+    gcm_aes256_set_iv(gcm, AEAD_NONCE_BYTES, nonce);
+    gcm_aes256_update(gcm, aad_len, aad);
+    gcm_aes256_decrypt(gcm, n, out, cipher);
+    gcm_aes256_digest(gcm, AEAD_TAG_BYTES, expected);
+    if (memeql_sec(expected, tag, AEAD_TAG_BYTES)) return 0;
     /* The plaintext was written before the tag was checked: never hand back
      * unauthenticated bytes. */
-    OPENSSL_cleanse(out, n);
-fail:
-    ERR_clear_error();
+    wipe_secret(out, n);
     return CHAT_E_INTERNAL;
 }

@@ -39,9 +39,8 @@ int aead_keyring_add(struct aead_keyring *ring, uint32_t id, const uint8_t key[A
 /* Seals plain[0..n) with the current key: out needs n + AEAD_OVERHEAD bytes;
  * *key_id receives the key used. aad (may be NULL when aad_len is 0) is
  * authenticated, not stored: aead_open must be given the same bytes. 0, or
- * CHAT_E_INTERNAL when the current key is missing or OpenSSL fails, or
- * CHAT_E_TOO_BIG past INT_MAX bytes. Allocation-free after the first call on a
- * thread. */
+ * CHAT_E_INTERNAL when the current key is missing or the random generator
+ * fails, or CHAT_E_TOO_BIG past INT_MAX bytes. Allocation-free. */
 int aead_seal(const struct aead_keyring *ring, const uint8_t *aad, size_t aad_len,
               const uint8_t *plain, size_t n, uint8_t *out, uint32_t *key_id);
 

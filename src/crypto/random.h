@@ -1,5 +1,5 @@
 /* Cryptographically strong random bytes and random (version 4) UUIDs, drawn
- * from OpenSSL's DRBG. */
+ * from the kernel's getrandom(2) through a small per-thread buffer. */
 #ifndef CHATD_CRYPTO_RANDOM_H
 #define CHATD_CRYPTO_RANDOM_H
 

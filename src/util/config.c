@@ -5,9 +5,9 @@
 
 #include "util/buf.h"
 #include "util/error.h"
+#include "util/wipe.h"
 
 #include <errno.h>
-#include <openssl/crypto.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -158,7 +158,7 @@ static int dotenv_read(struct config_source *src, const char *path, char *err, s
     fclose(f);
     if (rc == 0) rc = buf_append_byte(&b, '\0'); /* an empty file still gets a text */
     if (rc != 0) {
-        OPENSSL_cleanse(b.data, b.len);
+        wipe_secret(b.data, b.len);
         buf_free(&b);
         return config_error(err, errlen, "The .env file %s cannot be read: %s.", path,
                             rc == CHAT_E_TOO_BIG ? "it is larger than 1 MiB" : "read error");
@@ -189,7 +189,7 @@ static int dotenv_load(struct config_source *src, const char *path, char *err, s
 
 static void dotenv_free(struct config_source *src)
 {
-    if (src->text) OPENSSL_cleanse(src->text, src->text_len); /* it may hold secrets */
+    if (src->text) wipe_secret(src->text, src->text_len); /* it may hold secrets */
     free(src->text);
     free(src->entries);
 }
@@ -443,8 +443,8 @@ static int config_read_old_key(struct config *c, const char *p, const char *end,
                           CONFIG_OLD_KEYS " entry %u repeats key id %lld; every key id must be "
                                           "unique, MESSAGE_ENCRYPTION_KEY_ID included.",
                           entry, (long long)id);
-    OPENSSL_cleanse(hex, sizeof hex);
-    OPENSSL_cleanse(key, sizeof key);
+    wipe_secret(hex, sizeof hex);
+    wipe_secret(key, sizeof key);
     return rc;
 }
 
@@ -488,7 +488,7 @@ static int config_read_keys(struct config *c, const struct config_source *src, c
     int rc = config_read_integer(src, "MESSAGE_ENCRYPTION_KEY_ID", 1, 1, CONFIG_KEY_ID_MAX, &id,
                                  err, errlen);
     if (rc == 0) rc = aead_keyring_add(&c->keys, (uint32_t)id, key); /* the first: current */
-    OPENSSL_cleanse(key, sizeof key);
+    wipe_secret(key, sizeof key);
     if (rc == 0) rc = config_read_old_keys(c, config_get(src, CONFIG_OLD_KEYS), err, errlen);
     return rc;
 }
@@ -517,7 +517,7 @@ int config_load_from(struct config *c, char *const *env, const char *dotenv_path
     int rc = dotenv_load(&src, dotenv_path ? dotenv_path : "./.env", err, errlen);
     if (rc == 0) rc = config_fill(c, &src, err, errlen);
     dotenv_free(&src);
-    if (rc != 0) OPENSSL_cleanse(c, sizeof *c);
+    if (rc != 0) wipe_secret(c, sizeof *c);
     return rc;
 }
 

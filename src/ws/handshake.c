@@ -1,10 +1,10 @@
 /* Sec-WebSocket-Key validation and Sec-WebSocket-Accept computation (RFC 6455 §4.2.1, §4.2.2),
- * with OpenSSL's SHA-1 and base64 encoder. */
+ * with nettle's SHA-1 and base64 encoder. */
 #include "ws/handshake.h"
 
 #include <assert.h>
-#include <openssl/evp.h>
-#include <openssl/sha.h>
+#include <nettle/base64.h>
+#include <nettle/sha1.h>
 #include <string.h>
 
 /* "the server has to take the value (as present in the header field, e.g., the base64-encoded
@@ -12,6 +12,9 @@
  * Globally Unique Identifier (GUID, [RFC4122]) "258EAFA5-E914-47DA-95CA-C5AB0DC85B11" in string
  * form" */
 static const char ws_guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+
+/* The accept value is the padded base64 of a SHA-1 digest. */
+static_assert(BASE64_ENCODE_RAW_LENGTH(SHA1_DIGEST_SIZE) == WS_ACCEPT_LEN, "accept length");
 
 /* The value of a character of the standard base64 alphabet (RFC 4648 §4), or -1. */
 static int base64_value(char c)
@@ -43,11 +46,12 @@ void ws_handshake_accept(const char *key, size_t len, char out[WS_ACCEPT_LEN + 1
     /* "A SHA-1 hash (160 bits) [FIPS.180-3], base64-encoded (see Section 4 of [RFC4648]), of
      * this concatenation is then returned in the server's handshake." */
     assert(len == WS_KEY_LEN);
-    unsigned char input[WS_KEY_LEN + sizeof ws_guid - 1];
-    memcpy(input, key, WS_KEY_LEN);
-    memcpy(input + WS_KEY_LEN, ws_guid, sizeof ws_guid - 1);
-    unsigned char digest[SHA_DIGEST_LENGTH];
-    SHA1(input, sizeof input, digest);
-    /* EVP_EncodeBlock writes 4 * ceil(20 / 3) = 28 characters and a NUL. */
-    EVP_EncodeBlock((unsigned char *)out, digest, SHA_DIGEST_LENGTH);
+    struct sha1_ctx sha1;
+    uint8_t digest[SHA1_DIGEST_SIZE];
+    sha1_init(&sha1);
+    sha1_update(&sha1, WS_KEY_LEN, (const uint8_t *)key);
+    sha1_update(&sha1, sizeof ws_guid - 1, (const uint8_t *)ws_guid);
+    sha1_digest(&sha1, sizeof digest, digest);
+    base64_encode_raw(out, sizeof digest, digest); /* padded, not NUL-terminated */
+    out[WS_ACCEPT_LEN] = '\0';
 }

@@ -13,7 +13,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
-#include <openssl/evp.h>
+#include <nettle/base64.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -361,7 +361,8 @@ static int prepare_upgrade(struct bench_run *run)
     uint8_t raw[16];
     if (random_bytes(raw, sizeof raw) != 0) return -1;
     char key[WS_KEY_LEN + 1], accept[WS_ACCEPT_LEN + 1];
-    EVP_EncodeBlock((unsigned char *)key, raw, sizeof raw);
+    base64_encode_raw(key, sizeof raw, raw); /* 24 characters, padded */
+    key[WS_KEY_LEN] = '\0';
     ws_handshake_accept(key, WS_KEY_LEN, accept);
     snprintf(run->expected_accept, sizeof run->expected_accept, "Sec-WebSocket-Accept: %s", accept);
     int n = snprintf(run->upgrade_request, sizeof run->upgrade_request,

@@ -1,7 +1,7 @@
 /* Tests for HS256 JWT verification (protocol §4): what is accepted, the
  * leeway edges, and every rejection, each its own test. Well-formed tokens are
  * minted with jwt_sign_hs256; malformed ones are assembled here from
- * hand-written segments and signed with OpenSSL's HMAC directly, so that the
+ * hand-written segments and signed with nettle's HMAC directly, so that the
  * defect under test is the only thing wrong with them. */
 #include "test.h"
 
@@ -9,8 +9,7 @@
 #include "util/base64.h"
 #include "util/error.h"
 
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <nettle/hmac.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -29,13 +28,14 @@ static char forged[4 * JWT_MAX_TOKEN_BYTES];
 /* "h64.p64.sig" with an HS256 signature over "h64.p64", in a static buffer. */
 static const char *forge_segments(const char *h64, const char *p64)
 {
-    uint8_t mac[EVP_MAX_MD_SIZE];
-    unsigned mac_len = 0;
+    struct hmac_sha256_ctx hmac;
+    uint8_t mac[SHA256_DIGEST_SIZE];
     int n = snprintf(forged, sizeof forged, "%s.%s", h64, p64);
-    HMAC(EVP_sha256(), secret, (int)sizeof secret - 1, (const uint8_t *)forged, (size_t)n, mac,
-         &mac_len);
+    hmac_sha256_set_key(&hmac, sizeof secret - 1, (const uint8_t *)secret);
+    hmac_sha256_update(&hmac, (size_t)n, (const uint8_t *)forged);
+    hmac_sha256_digest(&hmac, sizeof mac, mac);
     forged[n++] = '.';
-    base64url_encode(mac, mac_len, forged + n, sizeof forged - (size_t)n);
+    base64url_encode(mac, sizeof mac, forged + n, sizeof forged - (size_t)n);
     return forged;
 }
 
@@ -469,15 +469,16 @@ TEST(rejects_alg_hs512)
 {
     /* A genuine HS512 token under the same secret. */
     char h64[64], p64[256], token[1024];
-    uint8_t mac[EVP_MAX_MD_SIZE];
-    unsigned mac_len = 0;
+    struct hmac_sha512_ctx hmac;
+    uint8_t mac[SHA512_DIGEST_SIZE];
     base64url_encode((const uint8_t *)"{\"alg\":\"HS512\"}", 15, h64, sizeof h64);
     base64url_encode((const uint8_t *)any_payload, strlen(any_payload), p64, sizeof p64);
     int n = snprintf(token, sizeof token, "%s.%s", h64, p64);
-    HMAC(EVP_sha512(), secret, (int)sizeof secret - 1, (const uint8_t *)token, (size_t)n, mac,
-         &mac_len);
+    hmac_sha512_set_key(&hmac, sizeof secret - 1, (const uint8_t *)secret);
+    hmac_sha512_update(&hmac, (size_t)n, (const uint8_t *)token);
+    hmac_sha512_digest(&hmac, sizeof mac, mac);
     token[n++] = '.';
-    base64url_encode(mac, mac_len, token + n, sizeof token - (size_t)n);
+    base64url_encode(mac, sizeof mac, token + n, sizeof token - (size_t)n);
     CHECK_INT(verify(token), CHAT_E_INVALID_TOKEN);
     /* ...and an HS256 signature under an HS512 header. */
     CHECK_INT(verify(forge("{\"alg\":\"HS512\"}", any_payload)), CHAT_E_INVALID_TOKEN);

@@ -278,8 +278,7 @@ static void *seal_open_in_thread(void *arg)
     return failures ? arg : NULL;
 }
 
-/* Each thread gets its own context, freed when the thread ends (LeakSanitizer
- * checks that). */
+/* Each thread expands the key into a context of its own. */
 TEST(works_from_several_threads)
 {
     struct aead_keyring ring;

@@ -1,5 +1,6 @@
 /* Tests for random bytes and version-4 UUIDs: shape, version and variant
- * bits, and that two draws differ. */
+ * bits, that two draws differ, and that draws larger than the per-thread
+ * buffer or straddling its refills are filled completely. */
 #include "test.h"
 
 #include "crypto/random.h"
@@ -22,6 +23,36 @@ TEST(random_bytes_fills_the_buffer)
 TEST(random_bytes_accepts_zero_length)
 {
     CHECK_INT(random_bytes(NULL, 0), 0);
+}
+
+/* Whether some 8-byte run of buf[0..n) is zero: 2^-64 odds per run for
+ * random bytes, certain for a part left unwritten. */
+static bool has_zero_run(const uint8_t *buf, size_t n)
+{
+    static const uint8_t zero[8] = {0};
+    for (size_t i = 0; i + sizeof zero <= n; i += sizeof zero)
+        if (memcmp(buf + i, zero, sizeof zero) == 0) return true;
+    return false;
+}
+
+TEST(random_bytes_fills_requests_larger_than_the_buffer)
+{
+    static uint8_t big[100000];
+    CHECK_INT(random_bytes(big, sizeof big), 0);
+    CHECK(!has_zero_run(big, sizeof big));
+}
+
+/* 12-byte draws, as nonces are drawn, across several refills of the 512-byte
+ * buffer: each one whole, and no two alike. */
+TEST(small_draws_straddle_refills)
+{
+    uint8_t draws[200][12] = {{0}};
+    for (size_t i = 0; i < 200; i++) {
+        CHECK_INT(random_bytes(draws[i], sizeof draws[i]), 0);
+        CHECK(!has_zero_run(draws[i], 8) && !has_zero_run(draws[i] + 4, 8));
+    }
+    for (size_t i = 0; i < 200; i++)
+        for (size_t j = i + 1; j < 200; j++) CHECK(memcmp(draws[i], draws[j], 12) != 0);
 }
 
 TEST(uuid_has_the_v4_shape)
