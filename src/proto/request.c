@@ -12,17 +12,15 @@
 #include <string.h>
 
 /* True when text holds "\u0000" as an escape (an odd run of backslashes
- * before the u): cJSON would silently cut the string there. */
+ * before the u): cJSON would silently cut the string there. Most requests
+ * have no backslash at all, which memchr finds out fastest. */
 static bool has_escaped_nul(const uint8_t *text, size_t len)
 {
-    static const char needle[] = "u0000";
-    const uint8_t *p = text;
-    const uint8_t *end = text + len;
-    while ((p = memmem(p, (size_t)(end - p), needle, 5)) != NULL) {
-        size_t backslashes = 0;
-        while (p - backslashes > text && p[-1 - (ptrdiff_t)backslashes] == '\\') backslashes++;
-        if (backslashes % 2 == 1) return true;
-        p += 5;
+    const uint8_t *p = text, *end = text + len;
+    while ((p = memchr(p, '\\', (size_t)(end - p))) != NULL) {
+        const uint8_t *run = p;
+        while (p < end && *p == '\\') p++;
+        if ((p - run) % 2 == 1 && end - p >= 5 && memcmp(p, "u0000", 5) == 0) return true;
     }
     return false;
 }

@@ -54,7 +54,7 @@ void buf_advance(buf *b, size_t n)
     b->data[b->len] = 0;
 }
 
-int buf_append(buf *b, const void *data, size_t n)
+int buf_append_grow(buf *b, const void *data, size_t n)
 {
     if (n > b->max - b->len) return CHAT_E_TOO_BIG;
     uint8_t *dst = buf_reserve(b, n);

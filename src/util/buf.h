@@ -7,11 +7,12 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 typedef struct buf {
     uint8_t *data; /* NUL-terminated when len < cap; NULL until the first append */
     size_t len;
-    size_t cap;
+    size_t cap; /* never more than max + 1 */
     size_t max; /* the hard bound on len */
 } buf;
 
@@ -25,7 +26,18 @@ void buf_free(buf *b);
 void buf_reset(buf *b);
 
 /* Appends n bytes: 0, CHAT_E_TOO_BIG past the bound, CHAT_E_NOMEM. */
-int buf_append(buf *b, const void *data, size_t n);
+int buf_append_grow(buf *b, const void *data, size_t n);
+
+/* The JSON writer appends a few bytes at a time, so the common case (room
+ * left) is inlined: len + n < cap <= max + 1 keeps the bound. */
+static inline int buf_append(buf *b, const void *data, size_t n)
+{
+    if (n >= b->cap - b->len) return buf_append_grow(b, data, n);
+    if (n) memcpy(b->data + b->len, data, n); /* data may be NULL when n is 0 */
+    b->len += n;
+    b->data[b->len] = 0;
+    return 0;
+}
 int buf_append_str(buf *b, const char *s);
 int buf_append_byte(buf *b, uint8_t c);
 

@@ -114,6 +114,7 @@ UNICODE = [
     "𝔘𝔫𝔦𝔠𝔬𝔡𝔢 astral",
     "quotes \" \\ / \b\f\n\r\t and \u2028\u2029 separators",
     "\ufeffBOM first",
+    "a backslash before u0000, not a NUL: \\u0000 \\\\\\u0000",
 ]
 
 
@@ -180,6 +181,8 @@ def test_request_validation_errors(dm):
             ("self-DM", dict(recipientId=dm.users[a], content="me")),
             ("long clientMessageId", dict(recipientId=bid, content="x", clientMessageId="c" * 65)),
             ("numeric replyToId", dict(recipientId=bid, content="x", replyToId=1)),
+            ("NUL in content", dict(recipientId=bid, content="a\x00b")),
+            ("NUL after an escaped backslash", dict(recipientId=bid, content="\\\x00")),
         ]
         for what, fields in cases:
             r = await ca.request("send_private_message", **fields)
