@@ -34,6 +34,9 @@
  * CKPT_HARD_FRAMES and the writer's own checkpoint found the lock held by the
  * starved checkpointer. */
 #define CKPT_NICE_OFFSET 10
+/* How long a writer that found the WAL past CKPT_HARD_FRAMES waits for the
+ * checkpointer to finish its pass. */
+#define CKPT_HARD_WAIT_MS 200
 /* A PASSIVE checkpoint copies what was committed before it started; it is
  * repeated (at most CKPT_PASSES times) while the writer committed more than
  * this meanwhile, so that what is left for a RESTART is small. */
@@ -136,6 +139,20 @@ static void checkpointer_wake(struct checkpointer *c)
     pthread_mutex_unlock(&c->lock);
 }
 
+/* The writer found the WAL past its bound while the checkpointer is copying
+ * (its own checkpoint was BUSY). Running nicer, the checkpointer may be
+ * starved of CPU by this very thread: the writer pauses until it finishes a
+ * pass (at most CKPT_HARD_WAIT_MS), which holds the ops of this batch, and
+ * so the clients, back until the disk catches up. */
+static void writer_wait_for_checkpointer(struct engine *e)
+{
+    uint64_t before = atomic_load(&e->ckpt.progress);
+    for (int waited_ms = 0; waited_ms < CKPT_HARD_WAIT_MS; waited_ms++) {
+        if (atomic_load(&e->ckpt.progress) != before) return;
+        sleep_us(1000);
+    }
+}
+
 /* The writer's commit hook (SQLite calls it after every commit, on the
  * storage thread, with the frames now in the WAL). It replaces SQLite's
  * automatic checkpoint. */
@@ -149,6 +166,7 @@ int sqlite_writer_committed(void *arg, sqlite3 *db, const char *name, int frames
         /* The checkpointer is not keeping up: do it here, as SQLite would. */
         int log = 0, copied = 0;
         int rc = sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, &log, &copied);
+        if (rc == SQLITE_BUSY) writer_wait_for_checkpointer(e);
         if (!e->wal_over_bound)
             log_warn("store: sqlite: the WAL reached %d pages; checkpointing in the commit (%s)",
                      frames, rc == SQLITE_OK ? "ok" : sqlite3_errstr(rc));

@@ -38,6 +38,7 @@ enum bench_scenario {
     BENCH_DM_RATE,
     BENCH_FANOUT_USER,
     BENCH_FANOUT_GROUP, /* a placeholder until groups exist: see scenario.c */
+    BENCH_STORE,        /* no server: the store alone (store.c) */
 };
 
 struct bench_options {
@@ -287,6 +288,9 @@ struct bench_sample {
     double machine_busy_s; /* every CPU's non-idle time (/proc/stat); < 0: unknown */
 };
 void bench_sample_take(struct bench_sample *s, int pid);
+
+/* store.c: the "store" scenario, from start to report; the exit status. */
+int bench_store_run(const struct bench_options *o);
 
 /* VmRSS of process pid in bytes; -1 when unknown. */
 int64_t bench_server_rss(int pid);

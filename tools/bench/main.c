@@ -39,6 +39,7 @@ static const struct {
     {"dm-rate", BENCH_DM_RATE},
     {"fanout-user", BENCH_FANOUT_USER},
     {"fanout-group", BENCH_FANOUT_GROUP},
+    {"store", BENCH_STORE},
 };
 
 static const char usage_text[] =
@@ -55,6 +56,9 @@ static const char usage_text[] =
     "  fanout-user   one sender, one recipient user with --connections\n"
     "                connections (raise MAX_CONNECTIONS_PER_USER); deliveries/s\n"
     "  fanout-group  not available until chatd has groups\n"
+    "  store         chatd's store alone, no server: --pairs pairs' DMs straight\n"
+    "                to DATABASE_URL (DB_POOL_SIZE), --window in flight per\n"
+    "                sender; DMs/s, CPU per DM, bytes written per DM\n"
     "\n"
     "Options (defaults in brackets):\n"
     "  --host ADDR          server address, in 127.0.0.0/8 only [127.0.0.1]\n"
@@ -242,8 +246,8 @@ static bool option_set(struct bench_options *o, int opt, const char *v)
 /* Defaults that depend on the scenario, for the options not given (-1). */
 static void scenario_defaults(struct bench_options *o)
 {
-    bool sends =
-        o->scenario == BENCH_DM || o->scenario == BENCH_DM_RATE || o->scenario == BENCH_FANOUT_USER;
+    bool sends = o->scenario == BENCH_DM || o->scenario == BENCH_DM_RATE ||
+                 o->scenario == BENCH_FANOUT_USER || o->scenario == BENCH_STORE;
     if (o->connections < 0) o->connections = o->scenario == BENCH_FANOUT_USER ? 100 : 1000;
     if (o->users < 0) o->users = o->connections;
     if (o->rate < 0) o->rate = o->scenario == BENCH_DM_RATE ? 2000 : 0;
@@ -307,7 +311,7 @@ int bench_options_parse(struct bench_options *o, int argc, char **argv)
         return usage_error("--host must be an IPv4 address, not ", o->host);
     if ((ntohl(o->addr.s_addr) >> 24) != 127)
         return usage_error("--host must be in 127.0.0.0/8, not ", o->host);
-    if (!o->secret || strlen(o->secret) < CONFIG_JWT_SECRET_MIN)
+    if (o->scenario != BENCH_STORE && (!o->secret || strlen(o->secret) < CONFIG_JWT_SECRET_MIN))
         return usage_error("--secret (or JWT_SECRET) must be set, at least 32 bytes", NULL);
     if (o->scenario == BENCH_DM_RATE && o->rate <= 0)
         return usage_error("dm-rate needs --rate > 0", NULL);
@@ -433,6 +437,7 @@ static bool succeeded(const struct bench_options *o, const struct bench_stats *s
     case BENCH_FANOUT_USER:
         return s->delivered > 0;
     case BENCH_FANOUT_GROUP:
+    case BENCH_STORE: /* runs apart: store.c */
         break;
     }
     return false;
@@ -508,8 +513,8 @@ static int run_phases(struct bench_run *run, struct bench_result *r)
     bench_sample_take(&r->setup_end, o->server_pid);
     r->rss_connected = bench_server_rss(o->server_pid);
     int64_t now = bench_now_ns();
-    bool sends =
-        o->scenario == BENCH_DM || o->scenario == BENCH_DM_RATE || o->scenario == BENCH_FANOUT_USER;
+    bool sends = o->scenario == BENCH_DM || o->scenario == BENCH_DM_RATE ||
+                 o->scenario == BENCH_FANOUT_USER || o->scenario == BENCH_STORE;
     uint64_t ready = 0; /* the threads wait at the barrier: their counts hold still */
     for (int i = 0; i < threads; i++) ready += run->threads[i].stats.connect_ok;
     run->t_start = ready ? now + seconds_ns(o->warmup) : now;
@@ -535,6 +540,7 @@ int main(int argc, char **argv)
     int status = bench_options_parse(&run.opt, argc, argv);
     if (status) return status;
     const struct bench_options *o = &run.opt;
+    if (o->scenario == BENCH_STORE) return bench_store_run(o);
     if (o->scenario == BENCH_FANOUT_GROUP) {
         fputs("bench: fanout-group waits for groups in chatd (see tools/bench/scenario.c)\n",
               stderr);
