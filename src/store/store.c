@@ -331,8 +331,8 @@ static int store_pick_engine(const char *url, const struct store_engine **engine
         return 0;
     }
     if (strncmp(url, "postgres://", 11) == 0 || strncmp(url, "postgresql://", 13) == 0) {
-        *engine = &store_engine_postgres;
-        return 0;
+        *engine = store_engine_postgres_load(err, errlen);
+        return *engine ? 0 : CHAT_E_CONFIG;
     }
     /* The URL itself is not echoed: it may carry a password. */
     snprintf(err, errlen, "DATABASE_URL must start with sqlite:, postgres:// or postgresql://");

@@ -223,6 +223,16 @@ struct store_engine {
 #define STORE_BATCH_MAX 512
 
 extern const struct store_engine store_engine_sqlite;
+
+/* The PostgreSQL engine (store/postgres.c). chatd does not link it: it is
+ * the one symbol the module chatd-postgres.so is looked up by. */
 extern const struct store_engine store_engine_postgres;
+
+/* The PostgreSQL engine for store_open, or NULL with a sentence in err.
+ * chatd's (store/postgres_module.c) loads the module chatd-postgres.so from
+ * beside its executable, so only a PostgreSQL deployment maps libpq; a
+ * program that links the engine in (the PostgreSQL unit tests) defines its
+ * own, returning &store_engine_postgres, and the linker leaves chatd's out. */
+const struct store_engine *store_engine_postgres_load(char *err, size_t errlen);
 
 #endif

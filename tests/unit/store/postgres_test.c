@@ -42,6 +42,13 @@ __attribute__((constructor)) static void say_why_skipped(void)
     if (!admin_url()) printf("skipped: CHATD_TEST_POSTGRES_URL is unset\n");
 }
 
+/* This test links the engine in (libchatd-postgres.a): store_open takes it
+ * from here, and the linker leaves out chatd's module loader. */
+const struct store_engine *store_engine_postgres_load(char *err, size_t errlen)
+{
+    return &store_engine_postgres;
+}
+
 /* ---------------------------------------------------------------------------
  * Fixture: a fresh database, the user-service tables, the store
  * ------------------------------------------------------------------------- */
