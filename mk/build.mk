@@ -5,6 +5,7 @@
 # the tests link against; the engine is built on its own (below).
 
 MODE ?= release
+comma := ,
 BUILD := build/$(MODE)
 CC ?= cc
 PKGS := libuv jansson libcjson sqlite3 libpq hiredis zlib nettle
@@ -35,6 +36,10 @@ PG_OBJ := $(PG_SRC:%.c=$(BUILD)/pic/%.o)
 PG_MODULE := $(BUILD)/chatd-postgres.so
 PG_LIB := $(BUILD)/libchatd-postgres.a
 PG_EXPORTS := mk/chatd-postgres.exports
+# A program that loads the module exports those symbols, and links them in
+# even where it calls none of them itself (--undefined pulls them from LIB).
+PG_HOST_LDFLAGS := -Wl,--dynamic-list=$(PG_EXPORTS) \
+  $(patsubst %,-Wl$(comma)--undefined=%,$(shell sed -n 's/^ *\([a-z_]*\);$$/\1/p' $(PG_EXPORTS)))
 
 LIB_SRC := $(filter-out src/main.c $(PG_SRC),$(shell find src -name '*.c' | sort))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
@@ -60,7 +65,7 @@ $(PG_LIB): $(PG_OBJ)
 	@ar rcs $@ $^
 
 $(BUILD)/chatd: $(BUILD)/src/main.o $(LIB) $(PG_EXPORTS)
-	$(CC) $(LDFLAGS) -Wl,--dynamic-list=$(PG_EXPORTS) -o $@ $(filter-out $(PG_EXPORTS),$^) $(LDLIBS)
+	$(CC) $(LDFLAGS) $(PG_HOST_LDFLAGS) -o $@ $(filter-out $(PG_EXPORTS),$^) $(LDLIBS)
 
 $(PG_MODULE): $(PG_OBJ)
 	$(CC) $(LDFLAGS) -shared -o $@ $^ $(PG_LDLIBS)
@@ -68,8 +73,9 @@ $(PG_MODULE): $(PG_OBJ)
 $(BUILD)/chatctl: $(CHATCTL_SRC:%.c=$(BUILD)/%.o) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(PG_LDLIBS)
 
-$(BUILD)/bench: $(BENCH_SRC:%.c=$(BUILD)/%.o) $(LIB)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+# bench's store scenario opens the store, PostgreSQL's through the module too
+$(BUILD)/bench: $(BENCH_SRC:%.c=$(BUILD)/%.o) $(LIB) $(PG_EXPORTS)
+	$(CC) $(LDFLAGS) $(PG_HOST_LDFLAGS) -o $@ $(filter-out $(PG_EXPORTS),$^) $(LDLIBS)
 
 $(BUILD)/tests/unit/%_test: $(BUILD)/tests/unit/%_test.o $(BUILD)/tests/unit/test_main.o $(PG_LIB) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(PG_LDLIBS)

@@ -39,6 +39,7 @@ struct store_dm {
     struct store_op *op;
     struct store_bench *bench;
     int64_t submitted_ns;
+    size_t index; /* with seq, makes the client message id unique */
     uint64_t seq;
 };
 
@@ -49,8 +50,7 @@ static void dm_submit(struct store_dm *dm)
     struct store_op *op = dm->op;
     store_op_clear_results(op);
     snprintf(op->dm_send.client_message_id, sizeof op->dm_send.client_message_id,
-             "s%" PRId64 "-%" PRId64 "-%" PRIu64, dm->bench->run_id, op->dm_send.sender_id,
-             dm->seq++);
+             "s%" PRId64 "-%zu-%" PRIu64, dm->bench->run_id, dm->index, dm->seq++);
     dm->submitted_ns = bench_now_ns();
     store_submit(dm->bench->store, op);
 }
@@ -89,6 +89,7 @@ static struct store_dm *dms_new(const struct bench_options *o, size_t count)
         op->done = dm_done;
         op->owner = &dms[i];
         dms[i].bench = &bench_state;
+        dms[i].index = i;
     }
     return dms;
 }
