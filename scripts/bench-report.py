@@ -141,6 +141,26 @@ def storm_section(runs):
     return table(["target", "connected", "failed", "connect+auth /s", "÷ seed", "p99 ms"], rows)
 
 
+def store_section(runs):
+    """The store alone (bench store), and for SQLite the bound it puts on one core beside the
+    relay's socket work: 1 / (1/relay rate + store CPU per DM)."""
+    rows = []
+    relay = get(runs, "relay", "dm", "messages", "acked_per_s")
+    for key, name in TARGETS:
+        r = get(runs, key, "store")
+        if not r:
+            continue
+        rate = r.get("dms_per_s")
+        cores = get(r, "cpu", "user_cores", default=0) + get(r, "cpu", "sys_cores", default=0)
+        us = cores * 1e6 / rate if rate else None
+        bound = 1 / (1 / relay + us / 1e6) if key == "chatd-sqlite" and relay and us else None
+        rows.append([name, fmt(rate), fmt(us, 1), fmt(get(r, "cpu", "other_cores"), 2),
+                     fmt(r.get("written_bytes_per_dm")), fmt(get(r, "latency_ms", "p99"), 1),
+                     fmt(bound), ratio(bound, relay)])
+    return table(["store alone", "DMs/s", "store CPU µs / DM", "other cores", "bytes written / DM",
+                  "answer p99 ms", "one core with the relay's socket work: msg/s", "÷ relay"], rows)
+
+
 def startup_section(results):
     path = os.path.join(results, "startup.json")
     if not os.path.exists(path):
@@ -209,6 +229,10 @@ Results of `{results}`.
 
 {plots}
 
+### The store alone (`bench store`: no socket, WebSocket or JSON)
+
+{store}
+
 ### Fan-out to one user's 100 connections
 
 {fanout}
@@ -247,6 +271,7 @@ def main():
         throughput=throughput_section(runs),
         latency=latency_section(runs),
         fanout=fanout_section(runs),
+        store=store_section(runs),
         idle=idle_section(runs),
         storm=storm_section(runs),
         startup=startup_section(results),

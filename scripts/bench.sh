@@ -64,6 +64,13 @@ PY
   exit 1
 }
 
+# The store alone, with no server: DMs straight to DATABASE_URL from the
+# generator's process on core 0, where the server ran (bench store).
+store_alone() { # target
+  DB_POOL_SIZE=2 taskset -c 0 "$gen" store --label store --json "$out/$1.store.json" \
+    --pairs 500 --window 4 --duration "$duration" --warmup 1 | sed 's/^/    /'
+}
+
 stop_server() {
   kill -TERM "$server_pid" 2>/dev/null || true
   wait "$server_pid" 2>/dev/null || true
@@ -121,6 +128,7 @@ export DATABASE_URL="sqlite:$work/chat.db"
 start_server chatd-sqlite "$port" env "${chatd_env[@]}" PORT="$port" build/release/chatd
 scenarios chatd-sqlite
 stop_server
+store_alone chatd-sqlite
 
 say "chatd, PostgreSQL"
 pg_url=$(scripts/pg-test-server.sh start)
@@ -132,6 +140,7 @@ port=39103
 start_server chatd-postgres "$port" env "${chatd_env[@]}" PORT="$port" build/release/chatd
 scenarios chatd-postgres
 stop_server
+store_alone chatd-postgres
 
 say "seed design (Node.js), PostgreSQL"
 port=39104
