@@ -174,6 +174,9 @@ int loop_init(struct loop *loop, struct server *server, int index, const struct 
 static void loop_thread(void *arg)
 {
     struct loop *loop = arg;
+    char name[16]; /* what top -H and perf show */
+    snprintf(name, sizeof name, "chatd-loop-%d", loop->index);
+    pthread_setname_np(pthread_self(), name);
     uv_run(&loop->uv, UV_RUN_DEFAULT);
 }
 

@@ -221,6 +221,7 @@ static void *checkpointer_main(void *arg)
 {
     struct engine *e = arg;
     struct checkpointer *c = &e->ckpt;
+    pthread_setname_np(pthread_self(), "chatd-ckpt");
     checkpointer_lower_priority();
     pthread_mutex_lock(&c->lock);
     for (;;) {

@@ -303,6 +303,9 @@ static void *store_thread_main(void *arg)
 {
     struct store_worker *worker = arg;
     const struct store_engine *engine = worker->store->engine;
+    char name[16]; /* what top -H and perf show */
+    snprintf(name, sizeof name, "chatd-store-%d", (int)(worker - worker->store->workers));
+    pthread_setname_np(pthread_self(), name);
     if (!store_thread_open(worker)) return NULL;
 
     int64_t next_ping = clock_monotonic_ms() + STORE_PING_INTERVAL_MS;
