@@ -168,10 +168,12 @@ int sqlite_writer_committed(void *arg, sqlite3 *db, const char *name, int frames
         /* The checkpointer is not keeping up: do it here, as SQLite would. */
         int log = 0, copied = 0;
         int rc = sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, &log, &copied);
-        if (rc == SQLITE_BUSY) writer_wait_for_checkpointer(e);
         if (!e->wal_over_bound)
-            log_warn("store: sqlite: the WAL reached %d pages; checkpointing in the commit (%s)",
-                     frames, rc == SQLITE_OK ? "ok" : sqlite3_errstr(rc));
+            log_warn("store: sqlite: the WAL reached %d pages: %s", frames,
+                     rc == SQLITE_BUSY ? "writes wait for the checkpointer"
+                     : rc == SQLITE_OK ? "checkpointed in the commit"
+                                       : sqlite3_errstr(rc));
+        if (rc == SQLITE_BUSY) writer_wait_for_checkpointer(e);
         e->wal_over_bound = true;
         return SQLITE_OK;
     }
