@@ -54,14 +54,19 @@ def table(header, rows):
     return "\n".join(out)
 
 
+def each_target(runs, label):
+    """(key, name, run) for every target with a run labelled label."""
+    for key, name in TARGETS:
+        r = get(runs, key, label)
+        if r:
+            yield key, name, r
+
+
 def throughput_section(runs):
     rows = []
     relay = get(runs, "relay", "dm", "messages", "acked_per_s")
     seed = get(runs, "seed-node", "dm", "messages", "acked_per_s")
-    for key, name in TARGETS:
-        r = get(runs, key, "dm")
-        if not r:
-            continue
+    for _, name, r in each_target(runs, "dm"):
         rate = get(r, "messages", "acked_per_s")
         rows.append([name, fmt(rate), ratio(rate, relay), ratio(rate, seed),
                      fmt(get(r, "latency", "ack", "p50_ms"), 2), fmt(get(r, "latency", "ack", "p99_ms"), 2),
@@ -101,10 +106,7 @@ def latency_section(runs):
 def fanout_section(runs):
     rows = []
     relay = get(runs, "relay", "fanout", "messages", "delivered_per_s")
-    for key, name in TARGETS:
-        r = get(runs, key, "fanout")
-        if not r:
-            continue
+    for _, name, r in each_target(runs, "fanout"):
         rate = get(r, "messages", "delivered_per_s")
         rows.append([name, fmt(rate), ratio(rate, relay), fmt(get(r, "latency", "delivery", "p99_ms"), 2),
                      fmt(get(r, "cpu", "run", "server_cores"), 2)])
@@ -131,10 +133,7 @@ def idle_section(runs):
 def storm_section(runs):
     rows = []
     seed = get(runs, "seed-node", "storm", "connect", "per_s")
-    for key, name in TARGETS:
-        r = get(runs, key, "storm")
-        if not r:
-            continue
+    for _, name, r in each_target(runs, "storm"):
         rate = get(r, "connect", "per_s")
         rows.append([name, fmt(get(r, "connect", "ok")), fmt(get(r, "connect", "failed")), fmt(rate),
                      ratio(rate, seed), fmt(get(r, "connect", "latency", "p99_ms"), 1)])
@@ -146,10 +145,7 @@ def store_section(runs):
     relay's socket work: 1 / (1/relay rate + store CPU per DM)."""
     rows = []
     relay = get(runs, "relay", "dm", "messages", "acked_per_s")
-    for key, name in TARGETS:
-        r = get(runs, key, "store")
-        if not r:
-            continue
+    for key, name, r in each_target(runs, "store"):
         rate = r.get("dms_per_s")
         cores = get(r, "cpu", "user_cores", default=0) + get(r, "cpu", "sys_cores", default=0)
         us = cores * 1e6 / rate if rate else None
