@@ -319,6 +319,125 @@ static const char migration_1_dm_send[] =
  * (two DMs of the run with the same client id, a reply target deleted
  * meanwhile, another chatd storing the same client id), the run is undone
  * and each DM is sent on its own by chat_dm_send, whose errors are its own. */
+/* chat_dm_send_many in parts: migration 2 changed only how the checks find
+ * their rows (DM_SEND_MANY_JOINS_1 and _2). */
+#define DM_SEND_MANY_HEAD                                                                          \
+    "chat_dm_send_many(p_senders BIGINT[], p_recipients BIGINT[],"                                 \
+    "  p_reply_tos BIGINT[], p_key_ids INTEGER[], p_contents BYTEA[], p_client_ids TEXT[],"        \
+    "  p_rate_limited BOOLEAN[])"                                                                  \
+    " RETURNS SETOF chat_dm_row LANGUAGE plpgsql AS $$\n"                                          \
+    "DECLARE\n"                                                                                    \
+    "  v_rows chat_dm_row[];\n"                                                                    \
+    "  v_row chat_dm_row;\n"                                                                       \
+    "  v_one chat_dm_result;\n"                                                                    \
+    "  v_now TIMESTAMPTZ := date_trunc('milliseconds', now());\n"                                  \
+    "  v_seq REGCLASS := pg_get_serial_sequence('private_messages', 'message_id')::regclass;\n"    \
+    "BEGIN\n"                                                                                      \
+    "  BEGIN\n"                                                                                    \
+    "    WITH input AS (\n"                                                                        \
+    "      SELECT * FROM unnest(p_senders, p_recipients, p_reply_tos, p_key_ids, p_contents,\n"    \
+    "                           p_client_ids, p_rate_limited)\n"                                   \
+    "        WITH ORDINALITY AS i(s, t, reply, key, content, cmid, rl, ord)),\n"                   \
+    "    checked AS (\n"                                                                           \
+    "      SELECT i.*, d.message_id AS dup_id, d.conversation_id AS dup_conversation,\n"           \
+    "             d.recipient_id AS dup_recipient, d.reply_to_id AS dup_reply,\n"                  \
+    "             d.created_at AS dup_created, d.edited_at AS dup_edited,\n"                       \
+    "             d.deleted_at IS NOT NULL AS dup_deleted, d.key_id AS dup_key,\n"                 \
+    "             d.content AS dup_content,\n"                                                     \
+    "             ru.username AS r_name, rp.display_name AS r_display,\n"                          \
+    "             rp.profile_picture AS r_picture,\n"                                              \
+    "             su.username AS s_name, sp.display_name AS s_display,\n"                          \
+    "             sp.profile_picture AS s_picture, cv.conversation_id AS conv,\n"                  \
+    "             CASE\n"                                                                          \
+    "               WHEN d.message_id IS NOT NULL THEN 'ok'\n"                                     \
+    "               WHEN ru.user_id IS NULL THEN 'user_not_found'\n"                               \
+    "               WHEN i.s = i.t THEN 'invalid_request'\n"                                       \
+    "               WHEN i.reply IS NOT NULL AND NOT EXISTS (SELECT 1 FROM private_messages m\n"   \
+    "                      WHERE m.message_id = i.reply AND m.conversation_id = "                  \
+    "cv.conversation_id)\n"                                                                        \
+    "                 THEN 'not_found'\n"                                                          \
+    "               WHEN EXISTS (SELECT 1 FROM blocked_relationships b\n"                          \
+    "                             WHERE b.blocker_user_id = i.s AND b.blocked_user_id = i.t)\n"    \
+    "                    OR EXISTS (SELECT 1 FROM blocked_relationships b\n"                       \
+    "                             WHERE b.blocker_user_id = i.t AND b.blocked_user_id = i.s)\n"    \
+    "                 THEN 'blocked'\n"                                                            \
+    "               WHEN NOT EXISTS (SELECT 1 FROM user_follows f\n"                               \
+    "                             WHERE f.follower_id = i.s AND f.followee_id = i.t)\n"            \
+    "                 THEN 'not_following'\n"                                                      \
+    "               WHEN i.rl THEN 'rate_limited'\n"                                               \
+    "               WHEN su.user_id IS NULL THEN 'user_not_found'\n"                               \
+    "               ELSE 'ok' END AS status\n"
+
+#define DM_SEND_MANY_JOINS_1                                                                       \
+    "        FROM input i\n"                                                                       \
+    "        LEFT JOIN private_messages d ON d.sender_id = i.s AND d.client_message_id = i.cmid\n" \
+    "        LEFT JOIN users_auth ru ON ru.user_id = i.t\n"                                        \
+    "        LEFT JOIN user_profile_info rp ON rp.user_id = i.t\n"                                 \
+    "        LEFT JOIN users_auth su ON su.user_id = i.s\n"                                        \
+    "        LEFT JOIN user_profile_info sp ON sp.user_id = i.s\n"                                 \
+    "        LEFT JOIN conversations cv\n"                                                         \
+    "               ON cv.user_a = least(i.s, i.t) AND cv.user_b = greatest(i.s, i.t)),\n"
+
+#define DM_SEND_MANY_TAIL                                                                          \
+    "    fresh AS (\n"                                                                             \
+    "      SELECT c.ord, nextval(v_seq) AS id,\n"                                                  \
+    "             coalesce(c.conv, chat_conversation_make(c.s, c.t, v_now)) AS conv\n"             \
+    "        FROM (SELECT * FROM checked\n"                                                        \
+    "               WHERE status = 'ok' AND dup_id IS NULL ORDER BY ord) AS c),\n"                 \
+    "    inserted AS (\n"                                                                          \
+    "      INSERT INTO private_messages (message_id, conversation_id, sender_id, recipient_id,\n"  \
+    "                                    content, key_id, client_message_id, reply_to_id,\n"       \
+    "                                    created_at)\n"                                            \
+    "      SELECT f.id, f.conv, c.s, c.t, c.content, c.key, c.cmid, c.reply, v_now\n"              \
+    "        FROM fresh f JOIN checked c ON c.ord = f.ord\n"                                       \
+    "       ORDER BY f.id\n"                                                                       \
+    "      RETURNING 1)\n"                                                                         \
+    "    SELECT array_agg(ROW(c.ord, c.status, c.dup_id IS NOT NULL,\n"                            \
+    "             coalesce(c.dup_id, f.id), coalesce(c.dup_conversation, f.conv),\n"               \
+    "             CASE WHEN c.dup_id IS NULL THEN c.t ELSE c.dup_recipient END,\n"                 \
+    "             CASE WHEN c.dup_id IS NULL THEN c.reply ELSE c.dup_reply END,\n"                 \
+    "             chat_epoch_ms(CASE WHEN c.dup_id IS NULL THEN v_now ELSE c.dup_created END),\n"  \
+    "             chat_epoch_ms(c.dup_edited), coalesce(c.dup_deleted, false),\n"                  \
+    "             coalesce(c.dup_key, c.key), c.dup_content, c.cmid,\n"                            \
+    "             c.s_name, c.s_display, c.s_picture, c.r_name, c.r_display, c.r_picture,\n"       \
+    "             NULL)::chat_dm_row ORDER BY c.ord)\n"                                            \
+    "      INTO v_rows\n"                                                                          \
+    "      FROM checked c LEFT JOIN fresh f ON f.ord = c.ord;\n"                                   \
+    "  EXCEPTION WHEN OTHERS THEN\n"                                                               \
+    "    v_rows := NULL;\n"                                                                        \
+    "  END;\n"                                                                                     \
+    "  IF v_rows IS NOT NULL THEN\n"                                                               \
+    "    RETURN QUERY SELECT * FROM unnest(v_rows);\n"                                             \
+    "    RETURN;\n"                                                                                \
+    "  END IF;\n"                                                                                  \
+    "  FOR i IN 1 .. coalesce(array_length(p_senders, 1), 0) LOOP\n"                               \
+    "    v_one := chat_dm_send(p_senders[i], p_recipients[i], p_reply_tos[i], p_key_ids[i],\n"     \
+    "                          p_contents[i], p_client_ids[i], p_rate_limited[i]);\n"              \
+    "    SELECT i, (v_one).* INTO v_row;\n"                                                        \
+    "    RETURN NEXT v_row;\n"                                                                     \
+    "  END LOOP;\n"                                                                                \
+    "END $$;"
+
+#define DM_SEND_MANY_JOINS_2                                                                       \
+    "        FROM input i\n"                                                                       \
+    "        LEFT JOIN LATERAL (SELECT * FROM private_messages m\n"                                \
+    "                            WHERE m.sender_id = i.s AND m.client_message_id = i.cmid\n"       \
+    "                           OFFSET 0) d ON true\n"                                             \
+    "        LEFT JOIN LATERAL (SELECT * FROM users_auth u WHERE u.user_id = i.t OFFSET 0) ru ON " \
+    "true\n"                                                                                       \
+    "        LEFT JOIN LATERAL (SELECT * FROM user_profile_info p WHERE p.user_id = i.t OFFSET "   \
+    "0) rp\n"                                                                                      \
+    "               ON true\n"                                                                     \
+    "        LEFT JOIN LATERAL (SELECT * FROM users_auth u WHERE u.user_id = i.s OFFSET 0) su ON " \
+    "true\n"                                                                                       \
+    "        LEFT JOIN LATERAL (SELECT * FROM user_profile_info p WHERE p.user_id = i.s OFFSET "   \
+    "0) sp\n"                                                                                      \
+    "               ON true\n"                                                                     \
+    "        LEFT JOIN LATERAL (SELECT c.conversation_id FROM conversations c\n"                   \
+    "                            WHERE c.user_a = least(i.s, i.t) AND c.user_b = greatest(i.s, "   \
+    "i.t)\n"                                                                                       \
+    "                           OFFSET 0) cv ON true),\n"
+
 static const char migration_1_dm_send_many[] =
     "CREATE TYPE chat_dm_row AS (ord BIGINT, status TEXT, duplicate BOOLEAN, message_id BIGINT,"
     "  conversation_id BIGINT, recipient_id BIGINT, reply_to_id BIGINT, created_at_ms BIGINT,"
@@ -327,97 +446,7 @@ static const char migration_1_dm_send_many[] =
     "  sender_picture TEXT, recipient_username TEXT, recipient_display_name TEXT,"
     "  recipient_picture TEXT, error TEXT);"
 
-    "CREATE FUNCTION chat_dm_send_many(p_senders BIGINT[], p_recipients BIGINT[],"
-    "  p_reply_tos BIGINT[], p_key_ids INTEGER[], p_contents BYTEA[], p_client_ids TEXT[],"
-    "  p_rate_limited BOOLEAN[])"
-    " RETURNS SETOF chat_dm_row LANGUAGE plpgsql AS $$\n"
-    "DECLARE\n"
-    "  v_rows chat_dm_row[];\n"
-    "  v_row chat_dm_row;\n"
-    "  v_one chat_dm_result;\n"
-    "  v_now TIMESTAMPTZ := date_trunc('milliseconds', now());\n"
-    "  v_seq REGCLASS := pg_get_serial_sequence('private_messages', 'message_id')::regclass;\n"
-    "BEGIN\n"
-    "  BEGIN\n"
-    "    WITH input AS (\n"
-    "      SELECT * FROM unnest(p_senders, p_recipients, p_reply_tos, p_key_ids, p_contents,\n"
-    "                           p_client_ids, p_rate_limited)\n"
-    "        WITH ORDINALITY AS i(s, t, reply, key, content, cmid, rl, ord)),\n"
-    "    checked AS (\n"
-    "      SELECT i.*, d.message_id AS dup_id, d.conversation_id AS dup_conversation,\n"
-    "             d.recipient_id AS dup_recipient, d.reply_to_id AS dup_reply,\n"
-    "             d.created_at AS dup_created, d.edited_at AS dup_edited,\n"
-    "             d.deleted_at IS NOT NULL AS dup_deleted, d.key_id AS dup_key,\n"
-    "             d.content AS dup_content,\n"
-    "             ru.username AS r_name, rp.display_name AS r_display,\n"
-    "             rp.profile_picture AS r_picture,\n"
-    "             su.username AS s_name, sp.display_name AS s_display,\n"
-    "             sp.profile_picture AS s_picture, cv.conversation_id AS conv,\n"
-    "             CASE\n"
-    "               WHEN d.message_id IS NOT NULL THEN 'ok'\n"
-    "               WHEN ru.user_id IS NULL THEN 'user_not_found'\n"
-    "               WHEN i.s = i.t THEN 'invalid_request'\n"
-    "               WHEN i.reply IS NOT NULL AND NOT EXISTS (SELECT 1 FROM private_messages m\n"
-    "                      WHERE m.message_id = i.reply AND m.conversation_id = "
-    "cv.conversation_id)\n"
-    "                 THEN 'not_found'\n"
-    "               WHEN EXISTS (SELECT 1 FROM blocked_relationships b\n"
-    "                             WHERE b.blocker_user_id = i.s AND b.blocked_user_id = i.t)\n"
-    "                    OR EXISTS (SELECT 1 FROM blocked_relationships b\n"
-    "                             WHERE b.blocker_user_id = i.t AND b.blocked_user_id = i.s)\n"
-    "                 THEN 'blocked'\n"
-    "               WHEN NOT EXISTS (SELECT 1 FROM user_follows f\n"
-    "                             WHERE f.follower_id = i.s AND f.followee_id = i.t)\n"
-    "                 THEN 'not_following'\n"
-    "               WHEN i.rl THEN 'rate_limited'\n"
-    "               WHEN su.user_id IS NULL THEN 'user_not_found'\n"
-    "               ELSE 'ok' END AS status\n"
-    "        FROM input i\n"
-    "        LEFT JOIN private_messages d ON d.sender_id = i.s AND d.client_message_id = i.cmid\n"
-    "        LEFT JOIN users_auth ru ON ru.user_id = i.t\n"
-    "        LEFT JOIN user_profile_info rp ON rp.user_id = i.t\n"
-    "        LEFT JOIN users_auth su ON su.user_id = i.s\n"
-    "        LEFT JOIN user_profile_info sp ON sp.user_id = i.s\n"
-    "        LEFT JOIN conversations cv\n"
-    "               ON cv.user_a = least(i.s, i.t) AND cv.user_b = greatest(i.s, i.t)),\n"
-    "    fresh AS (\n"
-    "      SELECT c.ord, nextval(v_seq) AS id,\n"
-    "             coalesce(c.conv, chat_conversation_make(c.s, c.t, v_now)) AS conv\n"
-    "        FROM (SELECT * FROM checked\n"
-    "               WHERE status = 'ok' AND dup_id IS NULL ORDER BY ord) AS c),\n"
-    "    inserted AS (\n"
-    "      INSERT INTO private_messages (message_id, conversation_id, sender_id, recipient_id,\n"
-    "                                    content, key_id, client_message_id, reply_to_id,\n"
-    "                                    created_at)\n"
-    "      SELECT f.id, f.conv, c.s, c.t, c.content, c.key, c.cmid, c.reply, v_now\n"
-    "        FROM fresh f JOIN checked c ON c.ord = f.ord\n"
-    "       ORDER BY f.id\n"
-    "      RETURNING 1)\n"
-    "    SELECT array_agg(ROW(c.ord, c.status, c.dup_id IS NOT NULL,\n"
-    "             coalesce(c.dup_id, f.id), coalesce(c.dup_conversation, f.conv),\n"
-    "             CASE WHEN c.dup_id IS NULL THEN c.t ELSE c.dup_recipient END,\n"
-    "             CASE WHEN c.dup_id IS NULL THEN c.reply ELSE c.dup_reply END,\n"
-    "             chat_epoch_ms(CASE WHEN c.dup_id IS NULL THEN v_now ELSE c.dup_created END),\n"
-    "             chat_epoch_ms(c.dup_edited), coalesce(c.dup_deleted, false),\n"
-    "             coalesce(c.dup_key, c.key), c.dup_content, c.cmid,\n"
-    "             c.s_name, c.s_display, c.s_picture, c.r_name, c.r_display, c.r_picture,\n"
-    "             NULL)::chat_dm_row ORDER BY c.ord)\n"
-    "      INTO v_rows\n"
-    "      FROM checked c LEFT JOIN fresh f ON f.ord = c.ord;\n"
-    "  EXCEPTION WHEN OTHERS THEN\n"
-    "    v_rows := NULL;\n"
-    "  END;\n"
-    "  IF v_rows IS NOT NULL THEN\n"
-    "    RETURN QUERY SELECT * FROM unnest(v_rows);\n"
-    "    RETURN;\n"
-    "  END IF;\n"
-    "  FOR i IN 1 .. coalesce(array_length(p_senders, 1), 0) LOOP\n"
-    "    v_one := chat_dm_send(p_senders[i], p_recipients[i], p_reply_tos[i], p_key_ids[i],\n"
-    "                          p_contents[i], p_client_ids[i], p_rate_limited[i]);\n"
-    "    SELECT i, (v_one).* INTO v_row;\n"
-    "    RETURN NEXT v_row;\n"
-    "  END LOOP;\n"
-    "END $$;";
+    "CREATE FUNCTION " DM_SEND_MANY_HEAD DM_SEND_MANY_JOINS_1 DM_SEND_MANY_TAIL;
 
 /* The conversations a batch's DMs will need, created before the batch in a
  * short transaction of their own (the pipeline runs it ahead of BEGIN), so
@@ -532,6 +561,15 @@ static const char migration_2_dm_prepare[] =
     "  RETURN QUERY " DM_PREPARE_QUERY ";\n"
     "END $$;";
 
+/* chat_dm_send_many finds each DM's rows with one index probe per lookup
+ * (LATERAL subqueries that the planner may not flatten), whatever the
+ * tables' sizes. With plain joins, a plan made while a table was small (a
+ * new database) hash-joined the run against a full scan of it; perf showed
+ * PostgreSQL's time going to HeapTupleSatisfiesVisibility and hashing, more
+ * so as private_messages grew. */
+static const char migration_2_dm_send_many[] =
+    "CREATE OR REPLACE FUNCTION " DM_SEND_MANY_HEAD DM_SEND_MANY_JOINS_2 DM_SEND_MANY_TAIL;
+
 static const struct {
     int version;
     const char *const *parts; /* NULL-terminated */
@@ -540,7 +578,7 @@ static const struct {
                               migration_1_dm_prepare, migration_1_conversation_make,
                               migration_1_dm_send, migration_1_dm_send_many, migration_1_history,
                               NULL}},
-    {2, (const char *const[]){migration_2_dm_prepare, NULL}},
+    {2, (const char *const[]){migration_2_dm_prepare, migration_2_dm_send_many, NULL}},
 };
 
 #define MIGRATION_COUNT ((int)(sizeof migrations / sizeof migrations[0]))
