@@ -54,14 +54,11 @@ static const char *const connect_keys[] = {
 
 /* Set on every connection. synchronous_commit is what makes an
  * acknowledgement survive a crash (protocol §8), whatever the server's
- * default. plan_cache_mode: with the default, PostgreSQL kept planning
- * chatd's statements (array parameters make a generic plan look costlier)
- * at every call: chat_dm_prepare's query took 1.2 ms per execution with
- * custom plans, 0.3 ms with the generic one; chat_dm_send_many for one DM
- * 2.5 ms, 1.3 ms. */
+ * default. */
 static const char *const session_settings[] = {
-    "SET synchronous_commit = on",       "SET plan_cache_mode = force_generic_plan",
-    "SET client_min_messages = warning", "SET bytea_output = hex",
+    "SET synchronous_commit = on",
+    "SET client_min_messages = warning",
+    "SET bytea_output = hex",
     "SET statement_timeout = 4000",
 };
 #define SESSION_SETTING_COUNT (sizeof session_settings / sizeof session_settings[0])

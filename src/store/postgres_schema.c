@@ -550,8 +550,9 @@ static const char migration_1_history[] =
     "END $$;";
 
 /* chat_dm_prepare in PL/pgSQL: PostgreSQL plans the query of a LANGUAGE sql
- * function that cannot be inlined again at every call (~2 ms here, for a
- * batch of three pairs), where PL/pgSQL keeps the plan for the session. */
+ * function that cannot be inlined again at every call, where PL/pgSQL keeps
+ * a plan it may reuse (three pairs: 2.4-2.6 ms per call before, 1.2-1.3 ms
+ * after). */
 static const char migration_2_dm_prepare[] =
     "CREATE OR REPLACE FUNCTION chat_dm_prepare(p_senders BIGINT[], p_recipients BIGINT[])"
     " RETURNS TABLE (sender_id BIGINT, recipient_id BIGINT, ready BOOLEAN)"
