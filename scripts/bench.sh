@@ -115,14 +115,20 @@ chatd_env=(RATE_LIMIT_MESSAGES=10000 RATE_LIMIT_WINDOW_MS=100 MAX_CONNECTIONS=40
            MAX_CONNECTIONS_PER_IP=40000 MAX_CONNECTIONS_PER_USER=200 HOST=127.0.0.1
            LOG_LEVEL=warn IDLE_TIMEOUT_MS=600000 WORKERS=1 DB_POOL_SIZE=2)
 
+# The servers' ports lie below the kernel's ephemeral range (32768-60999
+# here): inside it, a connection of the generator (tens of thousands of them)
+# or of the readiness probe above can hold the port as its own local end,
+# and a readiness probe can even connect to itself. Seen on 39102: the probe
+# reported chatd up and chatd was gone a moment later; and twice in a row a
+# chatd refused port 39300 as "in use" with nothing listening there.
 say "bare relay"
-port=39101
+port=29101
 start_server relay "$port" build/bench/relay --port "$port" --threads 1
 scenarios relay
 stop_server
 
 say "chatd, SQLite"
-port=39102
+port=29102
 export DATABASE_URL="sqlite:$work/chat.db"
 "$ctl" init && "$ctl" bench-users "$users" >/dev/null
 start_server chatd-sqlite "$port" env "${chatd_env[@]}" PORT="$port" build/release/chatd
@@ -136,14 +142,14 @@ pg_admin="${pg_url%/*}/postgres"
 psql -q "$pg_admin" -c "DROP DATABASE IF EXISTS chatd_bench" -c "CREATE DATABASE chatd_bench"
 export DATABASE_URL="${pg_url%/*}/chatd_bench"
 "$ctl" init && "$ctl" bench-users "$users" >/dev/null
-port=39103
+port=29103
 start_server chatd-postgres "$port" env "${chatd_env[@]}" PORT="$port" build/release/chatd
 scenarios chatd-postgres
 stop_server
 store_alone chatd-postgres
 
 say "seed design (Node.js), PostgreSQL"
-port=39104
+port=29104
 start_server seed-node "$port" env PORT="$port" HOST=127.0.0.1 DATABASE_URL="$DATABASE_URL" \
   RATE_LIMIT_MESSAGES=10000 RATE_LIMIT_WINDOW_MS=100 MAX_CONNECTIONS=40000 \
   MAX_CONNECTIONS_PER_IP=40000 MAX_CONNECTIONS_PER_USER=200 IDLE_TIMEOUT_MS=600000 \
