@@ -752,3 +752,32 @@ PG_TEST(a_batch_that_hangs_ends_by_its_deadline)
     check_resend_is_stored(&f);
     teardown(&f);
 }
+
+/* chatd turns JIT off on its connections. Here the server compiles every
+ * statement (thresholds at 0, as a plan's cost estimate past them would make
+ * it): with JIT, one call of chat_dm_send_many took over a second; without,
+ * a batch of DMs takes milliseconds. */
+PG_TEST(jit_stays_off_on_chatd_connections)
+{
+    struct fixture f;
+    setup_user_tables(&f);
+    const char *settings[] = {"jit = on", "jit_above_cost = 0", "jit_inline_above_cost = 0",
+                              "jit_optimize_above_cost = 0"};
+    for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++)
+        admin_sql("ALTER DATABASE %s SET %s", f.name, settings[i]);
+    add_users_and_open_store(&f);
+    CHECK_INT(send_dm(&f, ALICE, BOB, "first: makes the conversation", NULL), 0);
+
+    enum { N = 100 };
+    struct store_op *ops[N];
+    for (int i = 0; i < N; i++) ops[i] = dm_op(ALICE, BOB, "one of a run", NULL);
+    int64_t began = clock_monotonic_ms();
+    run_batch(&f, ops, N);
+    int64_t took_ms = clock_monotonic_ms() - began;
+    for (int i = 0; i < N; i++) {
+        CHECK_INT(ops[i]->status, 0);
+        store_op_free(ops[i]);
+    }
+    CHECK(took_ms < 500);
+    teardown(&f);
+}
