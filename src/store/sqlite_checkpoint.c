@@ -46,11 +46,14 @@
  * beginning: a RESTART checkpoint holds the write lock while it copies the
  * few frames the PASSIVE ones left and syncs the database file, so the
  * writer waits that long once per ~CKPT_RESTART_FRAMES frames: those waits
- * were the p99 at 10,000 DMs/s (median of three runs: 4.75 ms at 6144 frames,
- * 4.03 ms at 12288, which keeps a WAL of up to 48 MiB). It waits at most
+ * were the p99 at 10,000 DMs/s. Alone (median of three runs): 4.75 ms at
+ * 6144 frames, 4.03 ms at 12288. After paced runs at 1,000, 2,000 and 5,000
+ * DMs/s on the same server, as in `make bench` (four runs each): 4.75-6.69
+ * ms at 12288, 3.85-4.46 ms at 24576, which keeps a WAL of up to 96 MiB. It
+ * waits at most
  * CKPT_RESTART_WAIT_MS for the writer to finish its batch, else tries again
  * at the next wake-up. */
-#define CKPT_RESTART_FRAMES 12288
+#define CKPT_RESTART_FRAMES 24576
 #define CKPT_RESTART_WAIT_MS 50
 
 /* ---------------------------------------------------------------------------

@@ -20,11 +20,11 @@
  * sqlite_checkpoint.c): a writer that finds this many frames in the WAL (the
  * checkpointer starved or failing) checkpoints inside its commit hook, as
  * SQLite's own auto-checkpoint would (and waits for a checkpointer that is
- * copying). With 4 KiB pages the WAL file stays under 128 MiB plus one batch
- * (in steady use about 48 MiB: RESTART at CKPT_RESTART_FRAMES), unless
+ * copying). With 4 KiB pages the WAL file stays under 192 MiB plus one batch
+ * (in steady use about 96 MiB: RESTART at CKPT_RESTART_FRAMES), unless
  * another process holds a read transaction open for long (nothing can then be
  * copied past its snapshot). */
-#define CKPT_HARD_FRAMES 32768
+#define CKPT_HARD_FRAMES 49152
 /* A WAL that grew past this is cut back to it when it starts over. */
 #define SQLITE_WAL_SIZE_LIMIT (CKPT_HARD_FRAMES * 4096LL)
 
