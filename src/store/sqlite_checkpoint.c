@@ -25,8 +25,11 @@
  * each one then ends with a larger sync of the database file, which the
  * writer's WAL sync queues behind. Measured at 10,000 DMs/s (p99 delivery,
  * median of three runs, with the niceness below): 2000 frames 5.6 ms, 1000
- * 5.6 ms, 500 4.0 ms, 250 4.4 ms; the closed loop lost no throughput. */
-#define CKPT_WAKE_FRAMES 500
+ * 5.6 ms, 500 4.0 ms, 250 4.4 ms. With the WAL restarts below, after paced
+ * runs as in `make bench` (four runs each): 500 gave 3.64-7.86 ms (p99.9 up
+ * to 22 ms), 250 3.93-4.46 ms (p99.9 at most 10 ms); the closed loop kept
+ * its throughput either way. */
+#define CKPT_WAKE_FRAMES 250
 /* The checkpointer runs this much nicer than the rest of chatd: on a busy
  * core its copying then yields to the event loops and the writer instead of
  * delaying their answers (p99 at 10,000 DMs/s: 5.6 ms at the same niceness,
