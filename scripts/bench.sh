@@ -65,9 +65,10 @@ PY
 }
 
 # The store alone, with no server: DMs straight to DATABASE_URL from the
-# generator's process on core 0, where the server ran (bench store).
+# generator's process on core 0, where the server ran, with the server's
+# settings (DB_POOL_SIZE among them; bench store).
 store_alone() { # target
-  DB_POOL_SIZE=2 taskset -c 0 "$gen" store --label store --json "$out/$1.store.json" \
+  env "${chatd_env[@]}" taskset -c 0 "$gen" store --label store --json "$out/$1.store.json" \
     --pairs 500 --window 4 --duration "$duration" --warmup 1 | sed 's/^/    /'
 }
 

@@ -289,6 +289,17 @@ struct bench_sample {
 };
 void bench_sample_take(struct bench_sample *s, int pid);
 
+/* What the CPU did between two samples: this process ("gen"), the server
+ * (when its pid was given) and everything else on the machine. */
+struct cpu_window {
+    double wall_s;
+    double gen_user_s, gen_sys_s, gen_cores; /* cores < 0: window too short */
+    double server_s, server_cores;           /* < 0: unknown */
+    double other_cores; /* the machine's busy time minus both: other load; < 0: unknown */
+};
+void bench_cpu_window(const struct bench_sample *a, const struct bench_sample *b,
+                      struct cpu_window *w);
+
 /* store.c: the "store" scenario, from start to report; the exit status. */
 int bench_store_run(const struct bench_options *o);
 

@@ -93,15 +93,8 @@ int64_t bench_server_rss(int pid)
 
 #define CPU_MIN_WINDOW_S 0.05
 
-struct cpu_window {
-    double wall_s;
-    double gen_user_s, gen_sys_s, gen_cores; /* cores < 0: window too short */
-    double server_s, server_cores;           /* < 0: unknown */
-    double other_cores; /* the machine's busy time minus both: other load; < 0: unknown */
-};
-
-static void cpu_window(const struct bench_sample *a, const struct bench_sample *b,
-                       struct cpu_window *w)
+void bench_cpu_window(const struct bench_sample *a, const struct bench_sample *b,
+                      struct cpu_window *w)
 {
     w->wall_s = (double)(b->wall_ns - a->wall_ns) / 1e9;
     w->gen_user_s = b->user_s - a->user_s;
@@ -203,8 +196,8 @@ void bench_report_text(const struct bench_run *run, const struct bench_result *r
     fputc('\n', f);
     if (s->connect_failed) text_counters(f, "  failures", &s->connect_failures);
     struct cpu_window setup, runw;
-    cpu_window(&r->setup_begin, &r->setup_end, &setup);
-    cpu_window(&r->run_begin, &r->run_end, &runw);
+    bench_cpu_window(&r->setup_begin, &r->setup_end, &setup);
+    bench_cpu_window(&r->run_begin, &r->run_end, &runw);
     text_cpu(f, "cpu (setup)", &setup);
 
     if (scenario_sends(o)) {
@@ -327,8 +320,8 @@ int bench_report_json(const struct bench_run *run, const struct bench_result *r,
         return -1;
     }
     struct cpu_window setup, runw;
-    cpu_window(&r->setup_begin, &r->setup_end, &setup);
-    cpu_window(&r->run_begin, &r->run_end, &runw);
+    bench_cpu_window(&r->setup_begin, &r->setup_end, &setup);
+    bench_cpu_window(&r->run_begin, &r->run_end, &runw);
     double cs = connect_seconds(s);
     double d = runw.wall_s;
 

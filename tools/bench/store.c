@@ -73,13 +73,22 @@ static void dm_done(struct store_op *op)
         dm_submit(dm);
 }
 
+static void dms_free(struct store_dm *dms, size_t count)
+{
+    for (size_t i = 0; dms && i < count; i++) store_op_free(dms[i].op);
+    free(dms);
+}
+
+/* count DMs, each with its op and content; NULL when memory ran out. */
 static struct store_dm *dms_new(const struct bench_options *o, size_t count)
 {
     struct store_dm *dms = calloc(count, sizeof *dms);
-    if (!dms) return NULL;
-    for (size_t i = 0; i < count; i++) {
+    for (size_t i = 0; dms && i < count; i++) {
         struct store_op *op = dms[i].op = store_op_new(STORE_OP_DM_SEND);
-        if (!op || !(op->dm_send.ciphertext = malloc((size_t)o->size))) return dms;
+        if (!op || !(op->dm_send.ciphertext = malloc((size_t)o->size))) {
+            dms_free(dms, count);
+            return NULL;
+        }
         int64_t pair = (int64_t)(i / 2 / (size_t)o->window), first = o->first_user + 2 * pair;
         bool forward = i % 2 == 0;
         op->dm_send.sender_id = forward ? first : first + 1;
@@ -92,12 +101,6 @@ static struct store_dm *dms_new(const struct bench_options *o, size_t count)
         dms[i].index = i;
     }
     return dms;
-}
-
-static void dms_free(struct store_dm *dms, size_t count)
-{
-    for (size_t i = 0; dms && i < count; i++) store_op_free(dms[i].op);
-    free(dms);
 }
 
 /* Bytes written by this process so far (write(2) and friends), or -1. */
@@ -121,6 +124,7 @@ static void sleep_s(double s)
 
 struct store_result {
     double seconds, dms_per_s, user_cores, sys_cores, other_cores, written_per_dm;
+    double p50_ms, p99_ms, p999_ms, max_ms; /* the store's answer latency */
     uint64_t answered, failed;
 };
 
@@ -131,11 +135,8 @@ static void report_text(const struct bench_options *o, const char *url, size_t i
             o->size);
     fprintf(f, "  dms          %" PRIu64 " answered (%.0f/s), %" PRIu64 " failed, over %.3f s\n",
             r->answered, r->dms_per_s, r->failed, r->seconds);
-    fprintf(f, "  latency (ms) p50 %.3f  p99 %.3f  p99.9 %.3f  max %.3f\n",
-            bench_hist_quantile(&bench_state.latency, 0.5) / 1e6,
-            bench_hist_quantile(&bench_state.latency, 0.99) / 1e6,
-            bench_hist_quantile(&bench_state.latency, 0.999) / 1e6,
-            bench_hist_quantile(&bench_state.latency, 1.0) / 1e6);
+    fprintf(f, "  latency (ms) p50 %.3f  p99 %.3f  p99.9 %.3f  max %.3f\n", r->p50_ms, r->p99_ms,
+            r->p999_ms, r->max_ms);
     fprintf(f,
             "  cpu          store %.2f cores (user %.2f, system %.2f): %.1f us per DM;"
             " other %.2f cores\n",
@@ -154,12 +155,8 @@ static int report_json(const struct bench_options *o, const struct store_result 
             ", \"failed\": %" PRIu64 ", \"dms_per_s\": %.1f, \"latency_ms\": {\"p50\": %.3f,"
             " \"p99\": %.3f, \"p999\": %.3f, \"max\": %.3f}, \"cpu\": {\"user_cores\": %.3f,"
             " \"sys_cores\": %.3f, \"other_cores\": %.3f}, \"written_bytes_per_dm\": %.0f}\n",
-            o->label, r->seconds, r->answered, r->failed, r->dms_per_s,
-            bench_hist_quantile(&bench_state.latency, 0.5) / 1e6,
-            bench_hist_quantile(&bench_state.latency, 0.99) / 1e6,
-            bench_hist_quantile(&bench_state.latency, 0.999) / 1e6,
-            bench_hist_quantile(&bench_state.latency, 1.0) / 1e6, r->user_cores, r->sys_cores,
-            r->other_cores, r->written_per_dm);
+            o->label, r->seconds, r->answered, r->failed, r->dms_per_s, r->p50_ms, r->p99_ms,
+            r->p999_ms, r->max_ms, r->user_cores, r->sys_cores, r->other_cores, r->written_per_dm);
     return fclose(f) == 0 ? 0 : -1;
 }
 
@@ -183,16 +180,21 @@ static void measure(const struct bench_options *o, struct store_dm *dms, size_t 
     atomic_store(&bench_state.stopping, true);
     while (atomic_load(&bench_state.in_flight) > 0) sleep_s(0.01);
 
-    r->seconds = (double)(b.wall_ns - a.wall_ns) / 1e9;
+    struct cpu_window w;
+    bench_cpu_window(&a, &b, &w);
+    r->seconds = w.wall_s;
     r->answered = atomic_load(&bench_state.answered);
     r->failed = atomic_load(&bench_state.failed);
     r->dms_per_s = (double)r->answered / r->seconds;
-    r->user_cores = (b.user_s - a.user_s) / r->seconds;
-    r->sys_cores = (b.sys_s - a.sys_s) / r->seconds;
-    double other =
-        b.machine_busy_s - a.machine_busy_s - (b.user_s - a.user_s) - (b.sys_s - a.sys_s);
-    r->other_cores = other > 0 ? other / r->seconds : 0;
+    r->user_cores = w.gen_user_s / r->seconds;
+    r->sys_cores = w.gen_sys_s / r->seconds;
+    r->other_cores = w.other_cores;
     r->written_per_dm = r->answered ? (double)written / (double)r->answered : 0;
+    const struct bench_hist *h = &bench_state.latency;
+    r->p50_ms = (double)bench_hist_quantile(h, 0.5) / 1e6;
+    r->p99_ms = (double)bench_hist_quantile(h, 0.99) / 1e6;
+    r->p999_ms = (double)bench_hist_quantile(h, 0.999) / 1e6;
+    r->max_ms = (double)bench_hist_quantile(h, 1.0) / 1e6;
 }
 
 int bench_store_run(const struct bench_options *o)
@@ -214,11 +216,8 @@ int bench_store_run(const struct bench_options *o)
     bench_state.run_id = bench_now_ns() / 1000000;
     size_t count = (size_t)o->pairs * 2 * (size_t)o->window;
     struct store_dm *dms = dms_new(o, count);
-    bool ready = dms != NULL;
-    for (size_t i = 0; ready && i < count; i++) ready = dms[i].op && dms[i].op->dm_send.ciphertext;
-    if (!ready) {
+    if (!dms) {
         fputs("bench store: out of memory\n", stderr);
-        dms_free(dms, count);
         store_close(bench_state.store);
         return 1;
     }
